@@ -1,0 +1,43 @@
+"""traincore: the shared PyTorch core of the toolkit.
+
+Device selection, seeding, the one training loop with callbacks, checkpoints, atomic
+files, memory budgets and float64 linear algebra on the device. aipoincare and bimt use
+these and have no copy of their own.
+"""
+
+from .callbacks import Callback, Every, JSONLLogger, NonFiniteError, ProgressBar
+from .checkpoint import (
+    CHECKPOINT_NAME,
+    CheckpointError,
+    find_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+)
+from .device import DEVICE_ENV, DeviceError, resolve_device
+from .io import atomic_write, atomic_write_json, atomic_write_text, ensure_writable_dir
+from .linalg import (
+    NullSpace,
+    accumulate_gram,
+    accumulate_r,
+    batched_gradient,
+    choose_cut,
+    null_space,
+    row_chunk_size,
+)
+from .loop import History, Loop, Stateful, fit
+from .memory import MemoryBudgetError, check_memory, format_bytes, memory_budget
+from .seeding import get_rng_state, numpy_rng, seed_everything, set_rng_state, torch_generator
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Callback", "Every", "JSONLLogger", "NonFiniteError", "ProgressBar",
+    "CHECKPOINT_NAME", "CheckpointError", "find_checkpoint", "load_checkpoint", "save_checkpoint",
+    "DEVICE_ENV", "DeviceError", "resolve_device",
+    "atomic_write", "atomic_write_json", "atomic_write_text", "ensure_writable_dir",
+    "NullSpace", "accumulate_gram", "accumulate_r", "batched_gradient", "choose_cut",
+    "null_space", "row_chunk_size",
+    "History", "Loop", "Stateful", "fit",
+    "MemoryBudgetError", "check_memory", "format_bytes", "memory_budget",
+    "get_rng_state", "numpy_rng", "seed_everything", "set_rng_state", "torch_generator",
+]
