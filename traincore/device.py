@@ -54,7 +54,8 @@ def resolve_device(spec: str | torch.device | None = "auto") -> torch.device:
         spec = "auto"
     if not isinstance(spec, str):
         raise DeviceError(
-            f"The device must be 'auto', 'cpu', 'cuda' or 'cuda:N'; got {type(spec).__name__} {spec!r}."
+            "The device must be 'auto', 'cpu', 'cuda' or 'cuda:N'; "
+            f"got {type(spec).__name__} {spec!r}."
         )
     spec = spec.strip().lower()
     source = "argument"

@@ -131,6 +131,8 @@ def choose_cut(spectrum: torch.Tensor, rtol: float | None = None) -> tuple[int, 
     s = spectrum.detach().double().cpu().clamp_min(1e-300)
     n = s.numel()
     logs = torch.log10(s)
+    if n and float(s.max()) <= 1e-300:  # the zero matrix: everything is null
+        return n, math.inf, 1.0
     if rtol is not None:
         if not 0 < rtol < 1:
             raise ValueError(f"The tolerance 'rtol' must be in (0, 1); got {rtol!r}.")

@@ -51,7 +51,8 @@ def _parse_size(text: str) -> int:
         value = float(number) * scale
     except ValueError:
         raise MemoryBudgetError(
-            f"The environment variable {MEMORY_ENV} must be a size such as 2G or 512M; got {text!r}."
+            f"The environment variable {MEMORY_ENV} must be a size such as 2G or 512M; "
+            f"got {text!r}."
         ) from None
     return int(value)
 
