@@ -187,10 +187,22 @@ class _Builder:
             return sympy.Symbol(ident)
         raise self.fail(node, f"Unknown name {ident!r}", self.allowed_hint)
 
+    def operator_column(self, node: ast.BinOp) -> ast.AST:
+        """A stand-in node whose column is the operator's, for error messages."""
+        start = getattr(node.left, "end_col_offset", None)
+        stop = getattr(node.right, "col_offset", None)
+        marker = ast.Pass()
+        marker.col_offset = node.col_offset
+        if start is not None and stop is not None and node.lineno == node.end_lineno:
+            gap = self.text[start:stop]
+            offset = len(gap) - len(gap.lstrip(" ()"))
+            marker.col_offset = start + offset
+        return marker
+
     def binop(self, node: ast.BinOp) -> sympy.Expr:
         op = node.op
         if isinstance(op, ast.BitXor):
-            raise self.fail(node, "'^' is not a power",
+            raise self.fail(self.operator_column(node), "'^' is not a power",
                             "use ** for powers (x**2), as in Python and SymPy.")
         if isinstance(op, (ast.Add, ast.Sub)):
             # flatten long sums once instead of re-flattening at every '+'
@@ -219,7 +231,7 @@ class _Builder:
             return left ** right
         symbol = {ast.FloorDiv: "//", ast.Mod: "%", ast.MatMult: "@", ast.BitAnd: "&",
                   ast.BitOr: "|", ast.LShift: "<<", ast.RShift: ">>"}.get(type(op), "?")
-        raise self.fail(node, f"The operator {symbol!r} is not allowed",
+        raise self.fail(self.operator_column(node), f"The operator {symbol!r} is not allowed",
                         "use + - * / ** only.")
 
     def call(self, node: ast.Call) -> sympy.Expr:
@@ -712,6 +724,10 @@ class System:
         src = f" ({source})" if source else ""
         var_list = _split_names(variables)
         var_names = [_check_name(v, f"The variable{src}") for v in var_list]
+        for i, vname in enumerate(var_names):
+            if vname in var_names[:i]:
+                raise SystemFileError(f"The variable {vname!r}{src} is declared twice in "
+                                      "'variables'; list each variable once.")
         symbols = {n: (v if isinstance(v, sympy.Symbol) else sympy.Symbol(n))
                    for n, v in zip(var_names, var_list, strict=True)}
         params = dict(parameters or {})
