@@ -1,0 +1,247 @@
+"""BioLinear and BioMLP: layers whose neurons have positions (structure and forward only).
+
+Penalties, swaps, training and pictures are functions beside the model (``cost``, ``swap``,
+``training``, ``plotting``); the model only holds weights, neuron coordinates (registered
+buffers, so ``.to(device)`` moves them) and the input/output permutations that swaps
+create, so that ``model(x)`` always takes and returns the original input/output order.
+
+References
+----------
+Liu, Gan & Tegmark, "Seeing is believing: brain-inspired modular training for mechanistic
+interpretability", arXiv:2305.08746.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .geometry import Shape, distance_matrix, layer_coordinates, layer_size, normalize_shape
+
+__all__ = ["ACTIVATIONS", "BioLinear", "BioMLP"]
+
+#: name -> (activation, backward(grad_output, pre_activation)); the backward is used by the
+#: analytic training step and checked against autograd in the tests.
+ACTIVATIONS: dict[str, tuple[Callable[[torch.Tensor], torch.Tensor],
+                             Callable[[torch.Tensor, torch.Tensor], torch.Tensor]]] = {
+    "silu": (F.silu, lambda g, z: torch.ops.aten.silu_backward(g, z)),
+    "relu": (F.relu, lambda g, z: torch.ops.aten.threshold_backward(g, z, 0.0)),
+    "tanh": (torch.tanh, lambda g, z: g * (1 - torch.tanh(z).square())),
+    "identity": (lambda z: z, lambda g, z: g),
+}
+
+
+class BioLinear(nn.Module):
+    """A linear layer whose input and output neurons have in-plane coordinates.
+
+    Parameters
+    ----------
+    in_coordinates : Tensor, shape (in_features, 2)
+    out_coordinates : Tensor, shape (out_features, 2)
+    bias : bool
+    generator : torch.Generator, optional
+        Source of the initial weights (``nn.Linear``'s uniform init), else torch's global RNG.
+
+    Attributes
+    ----------
+    weight : Parameter, shape (out_features, in_features)
+    bias : Parameter, shape (out_features,) or None
+    in_coordinates, out_coordinates : buffers, shape (n, 2)
+    distance : buffer, shape (out_features, in_features)
+        In-plane distance of every connection. Swaps move weights between fixed neuron
+        positions, so the coordinates and distances never change.
+
+    Examples
+    --------
+    >>> from bimt.geometry import layer_coordinates
+    >>> layer = BioLinear(layer_coordinates(3), layer_coordinates(2))
+    >>> layer(torch.zeros(5, 3)).shape
+    torch.Size([5, 2])
+    """
+
+    def __init__(self, in_coordinates: torch.Tensor, out_coordinates: torch.Tensor,
+                 bias: bool = True, generator: torch.Generator | None = None) -> None:
+        super().__init__()
+        n_in, n_out = len(in_coordinates), len(out_coordinates)
+        self.in_features, self.out_features = n_in, n_out
+        bound = 1.0 / math.sqrt(n_in)
+        w = torch.rand(n_out, n_in, generator=generator) * (2 * bound) - bound
+        self.weight = nn.Parameter(w)
+        if bias:
+            b = torch.rand(n_out, generator=generator) * (2 * bound) - bound
+            self.bias: nn.Parameter | None = nn.Parameter(b)
+        else:
+            self.register_parameter("bias", None)
+        self.register_buffer("in_coordinates", in_coordinates.detach().clone().float())
+        self.register_buffer("out_coordinates", out_coordinates.detach().clone().float())
+        self.register_buffer("distance", distance_matrix(self.out_coordinates,
+                                                         self.in_coordinates))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x @ weight.T + bias``; x of shape (n, in_features) -> (n, out_features)."""
+        return F.linear(x, self.weight, self.bias)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}"
+
+
+class BioMLP(nn.Module):
+    """A multilayer perceptron of :class:`BioLinear` layers with neuron positions.
+
+    Parameters
+    ----------
+    widths : sequence of int or (rows, cols)
+        Layer shapes from input to output, e.g. ``[4, 20, 20, 2]``; a pair makes a 2D grid
+        layer (``[(8, 8), 100, 10]`` for 8x8 images). The input width counts all folds.
+    activation : str
+        One of :data:`ACTIVATIONS` (default ``"silu"``, as in the paper).
+    in_fold : int
+        The input layer is ``in_fold`` groups laid on the same positions (e.g. two token
+        embeddings); input swaps move a position in every group at once.
+    embedding : (vocab_size, dim), optional
+        Inputs are integer tokens of shape (n, in_fold), embedded into ``dim`` numbers each
+        (so ``widths[0]`` must be ``in_fold * dim``).
+    bias : bool
+    seed : int, optional
+        Seed for the initial weights (else torch's global RNG).
+
+    Attributes
+    ----------
+    layers : ModuleList of BioLinear
+    in_perm : buffer, shape (widths[0] // in_fold,)
+        Input slot ``k`` (within every fold) holds original input ``in_perm[k]``.
+    out_perm : buffer, shape (widths[-1],)
+        Output slot ``k`` holds original output ``out_perm[k]``.
+
+    Examples
+    --------
+    >>> model = BioMLP([4, 20, 20, 2], seed=0)
+    >>> model(torch.zeros(3, 4)).shape
+    torch.Size([3, 2])
+    >>> [tuple(layer.weight.shape) for layer in model.layers]
+    [(20, 4), (20, 20), (2, 20)]
+    """
+
+    def __init__(self, widths: Sequence[Shape], activation: str = "silu", in_fold: int = 1,
+                 embedding: tuple[int, int] | None = None, bias: bool = True,
+                 seed: int | None = None) -> None:
+        super().__init__()
+        if isinstance(widths, (str, bytes)) or not isinstance(widths, Sequence):
+            raise TypeError(f"The 'widths' must be a list of layer widths such as [4, 20, 20, 2]; "
+                            f"got {type(widths).__name__} {widths!r}.")
+        if len(widths) < 2:
+            raise ValueError(f"The 'widths' need at least an input and an output width; "
+                             f"got {list(widths)!r}.")
+        shapes = [normalize_shape(w, f"width {i} of 'widths'") for i, w in enumerate(widths)]
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"The 'activation' must be one of {sorted(ACTIVATIONS)}; "
+                             f"got {activation!r}.")
+        if isinstance(in_fold, bool) or not isinstance(in_fold, int) or in_fold < 1:
+            raise ValueError(f"The 'in_fold' must be a positive integer; got {in_fold!r}.")
+        n_in = layer_size(shapes[0])
+        if n_in % in_fold:
+            raise ValueError(f"The input width {n_in} must be a multiple of 'in_fold' "
+                             f"({in_fold}); change widths[0] or in_fold.")
+        if in_fold > 1 and not isinstance(shapes[0], int):
+            raise ValueError("A folded input layer must be 1D (an integer width); got "
+                             f"{shapes[0]!r} with in_fold={in_fold}.")
+        self.shapes: list[Shape] = shapes
+        self.activation = activation
+        self.in_fold = in_fold
+        self.embedding: nn.Embedding | None = None
+        generator = torch.Generator().manual_seed(seed) if seed is not None else None
+        if embedding is not None:
+            vocab, dim = embedding
+            if in_fold * dim != n_in:
+                raise ValueError(f"With an embedding of dim {dim} and in_fold={in_fold} the input "
+                                 f"width must be {in_fold * dim}; got {n_in}.")
+            self.embedding = nn.Embedding(vocab, dim)
+            with torch.no_grad():
+                self.embedding.weight.copy_(torch.randn(vocab, dim, generator=generator))
+        first = shapes[0] if in_fold == 1 else n_in // in_fold
+        coords = [layer_coordinates(first, fold=in_fold)] + [layer_coordinates(s)
+                                                              for s in shapes[1:]]
+        self.layers = nn.ModuleList(
+            BioLinear(coords[i], coords[i + 1], bias=bias, generator=generator)
+            for i in range(len(shapes) - 1)
+        )
+        self.register_buffer("in_perm", torch.arange(n_in // in_fold))
+        self.register_buffer("out_perm", torch.arange(layer_size(shapes[-1])))
+
+    # ------------------------------------------------------------------ structure
+    @property
+    def widths(self) -> list[int]:
+        """Number of neurons per layer, input to output."""
+        return [layer_size(s) for s in self.shapes]
+
+    @property
+    def depth(self) -> int:
+        """Number of linear layers."""
+        return len(self.layers)
+
+    def input_index(self) -> torch.Tensor:
+        """Column of the (embedded) input that feeds each input slot, shape (widths[0],)."""
+        m = len(self.in_perm)
+        folds = torch.arange(self.in_fold, device=self.in_perm.device)[:, None] * m
+        return (folds + self.in_perm[None, :]).flatten()
+
+    def output_index(self) -> torch.Tensor:
+        """Output slot holding each original output, shape (widths[-1],)."""
+        return torch.argsort(self.out_perm)
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """Inputs in slot order (after the embedding, if any), shape (n, widths[0])."""
+        if self.embedding is not None:
+            if x.dtype.is_floating_point:
+                x = x.long()
+            x = self.embedding(x).reshape(x.shape[0], -1)  # (n, in_fold) -> (n, in_fold * dim)
+        return x[:, self.input_index()]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Outputs in the original order.
+
+        Parameters
+        ----------
+        x : Tensor, shape (n, widths[0]) (or (n, in_fold) integer tokens with an embedding)
+
+        Returns
+        -------
+        Tensor, shape (n, widths[-1])
+        """
+        act = ACTIVATIONS[self.activation][0]
+        h = self.embed(x)
+        last = len(self.layers) - 1
+        for i, layer in enumerate(self.layers):
+            h = layer(h)
+            if i < last:
+                h = act(h)
+        return h[:, self.output_index()]
+
+    def hidden(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Activations of every layer in slot order, input first: ``len(widths)`` tensors."""
+        act = ACTIVATIONS[self.activation][0]
+        h = self.embed(x)
+        out = [h]
+        last = len(self.layers) - 1
+        for i, layer in enumerate(self.layers):
+            h = layer(h)
+            if i < last:
+                h = act(h)
+            out.append(h)
+        return out
+
+    def config(self) -> dict[str, Any]:
+        """The constructor arguments (to rebuild an empty model of the same structure)."""
+        emb = (None if self.embedding is None else
+               (self.embedding.num_embeddings, self.embedding.embedding_dim))
+        return {"widths": [s if isinstance(s, int) else list(s) for s in self.shapes],
+                "activation": self.activation, "in_fold": self.in_fold, "embedding": emb,
+                "bias": self.layers[0].bias is not None}
+
+    def extra_repr(self) -> str:
+        return f"widths={self.shapes}, activation={self.activation!r}, in_fold={self.in_fold}"
