@@ -1,0 +1,440 @@
+"""Sample states of a system: random (normal/uniform), projected onto constraints, or from data.
+
+Random states come from a numpy ``Generator`` seeded by the caller (``traincore.numpy_rng``).
+With constraints g_k(x) = 0, each state is moved onto the constraint set by Gauss-Newton
+steps with the minimum-norm update ``dx = -pinv(J(x)) g(x)`` (batched over points on the
+device; ``J`` from symbolic derivatives via :func:`aipoincare.evaluate.compile_jacobian_torch`).
+States where the projection does not converge, or where f (or any extra expression the
+caller needs finite, e.g. basis functions) is not finite, are dropped and counted; more
+states are drawn until the requested number survive (a few rounds at most).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import sympy
+import torch
+
+from traincore import numpy_rng, resolve_device
+
+from .evaluate import compile_jacobian_torch, compile_torch
+from .system import SamplingSpec, System
+
+__all__ = ["DataFileError", "NoSamplesError", "Samples", "load_states", "project_onto_constraints",
+           "sample_states"]
+
+
+class NoSamplesError(ValueError):
+    """Every candidate state was dropped: nothing to build the matrix from."""
+
+
+class DataFileError(ValueError):
+    """A state data file (CSV/NPY) that cannot be used: the message says where and the fix."""
+
+
+@dataclass
+class Samples:
+    """Sample states and how they were obtained.
+
+    Attributes
+    ----------
+    states : ndarray, shape (n_points, n_vars), float64
+        The usable states, columns in the system's variable order.
+    requested : int
+        How many states were asked for.
+    dropped : int
+        Candidate states discarded (projection failed, or f / an extra expression not finite).
+    source : str
+        ``"normal"``, ``"uniform"`` or ``"data:<path>"``.
+    projected : bool
+        Whether the states were projected onto the constraint set.
+    notes : list of str
+        Sentences for the report (drops, rounds, shortfall).
+    """
+
+    states: np.ndarray
+    requested: int
+    dropped: int = 0
+    source: str = "normal"
+    projected: bool = False
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def n_points(self) -> int:
+        """Number of usable states."""
+        return int(self.states.shape[0])
+
+    def __repr__(self) -> str:
+        return (f"Samples({self.n_points} x {self.states.shape[1]} from {self.source}, "
+                f"requested {self.requested}, dropped {self.dropped})")
+
+
+# ----------------------------------------------------------------------------------------
+# Projection onto the constraint set
+# ----------------------------------------------------------------------------------------
+
+def project_onto_constraints(x: torch.Tensor, constraints: Sequence[sympy.Expr],
+                             variables: Sequence[sympy.Symbol], *, tol: float = 1e-12,
+                             max_iter: int = 50) -> tuple[torch.Tensor, torch.Tensor]:
+    """Move each point onto {g(x) = 0} by Gauss-Newton with minimum-norm steps.
+
+    Parameters
+    ----------
+    x : Tensor, shape (n, n_vars), float64
+        Starting points (any device).
+    constraints : sequence of sympy.Expr, length k
+    variables : sequence of sympy.Symbol, length n_vars
+    tol : float
+        Convergence test per point: ``max_k |g_k(x)| <= tol * (1 + ||J(x)||_F * ||x||)``
+        (the scale of g's terms: for a homogeneous g of degree d, ``J x = d g``).
+    max_iter : int
+        Gauss-Newton iterations at most.
+
+    Returns
+    -------
+    x : Tensor, shape (n, n_vars)
+        Projected points.
+    ok : Tensor of bool, shape (n,)
+        Which points converged to finite values.
+
+    Examples
+    --------
+    >>> a, b = sympy.symbols("a b")
+    >>> p, ok = project_onto_constraints(torch.tensor([[3.0, 4.0]], dtype=torch.float64),
+    ...                                  [a**2 + b**2 - 1], [a, b])
+    >>> [round(v, 12) for v in p[0].tolist()], bool(ok[0])
+    ([0.6, 0.8], True)
+    """
+    g_fn = compile_torch(list(constraints), list(variables))
+    j_fn = compile_jacobian_torch(list(constraints), list(variables))
+    x = x.to(torch.float64).clone()
+    n = x.shape[0]
+    ok = torch.zeros(n, dtype=torch.bool, device=x.device)
+    active = torch.ones(n, dtype=torch.bool, device=x.device)
+    for _ in range(max_iter + 1):
+        idx = active.nonzero().squeeze(1)
+        if idx.numel() == 0:
+            break
+        xa = x[idx]
+        g = g_fn(xa)                                   # (a, k)
+        jac = j_fn(xa)                                 # (a, k, n_vars)
+        finite = torch.isfinite(g).all(1) & torch.isfinite(jac).flatten(1).all(1)
+        scale = 1.0 + jac.flatten(1).norm(dim=1) * xa.norm(dim=1)
+        done = finite & (g.abs().amax(1) <= tol * scale)
+        ok[idx[done]] = True
+        # bad (non-finite) points stop here, unconverged
+        keep = finite & ~done
+        active[idx[~keep]] = False
+        if not bool(keep.any()):  # note: a device sync point, once per iteration
+            break
+        idx, g, jac = idx[keep], g[keep], jac[keep]
+        step = torch.linalg.pinv(jac) @ g.unsqueeze(-1)  # (a, n_vars, 1): minimum-norm step
+        x[idx] = x[idx] - step.squeeze(-1)
+    ok &= torch.isfinite(x).all(1)
+    # Polish: Newton converges quadratically, so two more steps from a converged point reach
+    # rounding level (the 3D fluid's smallest non-null singular values are ~1e-9: constraint
+    # residuals of 1e-11 would blur them). A step is kept only where it lowers |g|.
+    idx = ok.nonzero().squeeze(1)
+    for _ in range(2):
+        if idx.numel() == 0:
+            break
+        xa = x[idx]
+        g = g_fn(xa)
+        step = (torch.linalg.pinv(j_fn(xa)) @ g.unsqueeze(-1)).squeeze(-1)
+        x_new = xa - step
+        better = torch.isfinite(x_new).all(1) & (g_fn(x_new).abs().amax(1) < g.abs().amax(1))
+        x[idx[better]] = x_new[better]
+    return x, ok
+
+
+# ----------------------------------------------------------------------------------------
+# Data files
+# ----------------------------------------------------------------------------------------
+
+def _resolve_data_path(data: str, system: System) -> Path:
+    path = Path(data).expanduser()
+    if not path.is_absolute() and system.source:
+        path = Path(system.source).resolve().parent / path
+    return path
+
+
+def _is_float(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def load_states(path: str | os.PathLike[str], variables: Sequence[str]) -> np.ndarray:
+    """Read states from a CSV (with or without a header row) or ``.npy`` file.
+
+    Parameters
+    ----------
+    path : str or path-like
+    variables : sequence of str, length n_vars
+        The variable names: a CSV header must name exactly these (in any order; columns
+        are reordered to match).
+
+    Returns
+    -------
+    ndarray, shape (n_rows, n_vars), float64
+
+    Raises
+    ------
+    DataFileError
+        Missing/unreadable file, wrong number of columns, non-numeric cells (with the row
+        and column), a header that does not match the variables, no rows.
+    """
+    path = Path(path)
+    names = list(variables)
+    n_vars = len(names)
+    shown = str(path)
+    if not path.is_file():
+        raise DataFileError(f"The data file {shown!r} from [sampling] data does not exist; "
+                            "check the path (relative paths are taken from the system file's "
+                            "folder).")
+    if path.suffix.lower() == ".npy":
+        try:
+            arr = np.load(path, allow_pickle=False)  # never unpickle: that could run code
+        except (OSError, ValueError) as exc:
+            raise DataFileError(f"The data file {shown!r} is not a readable .npy array "
+                                f"({exc}); save it with numpy.save.") from None
+        if arr.ndim == 1 and n_vars == 1:
+            arr = arr[:, None]
+        if arr.ndim != 2:
+            raise DataFileError(f"The data file {shown!r} must hold a 2-D array (rows = states, "
+                                f"{n_vars} columns); got shape {arr.shape}.")
+        if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
+            raise DataFileError(f"The data file {shown!r} must hold numbers; got dtype "
+                                f"{arr.dtype}.")
+        if arr.shape[1] != n_vars:
+            raise DataFileError(
+                f"The data file {shown!r} has {arr.shape[1]} columns; expected {n_vars} "
+                f"({', '.join(names)}), one per variable in order.")
+        if arr.shape[0] == 0:
+            raise DataFileError(f"The data file {shown!r} has no rows; add one state per row.")
+        return np.asarray(arr, dtype=np.float64)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise DataFileError(f"The data file {shown!r} cannot be read: {why}; give a CSV or "
+                            ".npy file.") from None
+    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    if not lines:
+        raise DataFileError(f"The data file {shown!r} is empty; write one state per row, "
+                            f"columns {', '.join(names)}.")
+    delimiter = "," if "," in lines[0] else ("\t" if "\t" in lines[0] else None)
+    if delimiter is None:
+        rows = [ln.split() for ln in lines]
+    else:
+        rows = [[c.strip() for c in r] for r in csv.reader(lines, delimiter=delimiter)]
+    order = list(range(n_vars))
+    first = 0
+    if rows and not all(_is_float(c) for c in rows[0]):
+        header = rows[0]
+        if sorted(header) != sorted(names) or len(set(header)) != len(header):
+            raise DataFileError(
+                f"The header row of the data file {shown!r} names {', '.join(header)}; "
+                f"expected the variables {', '.join(names)} (or no header).")
+        order = [header.index(v) for v in names]
+        first = 1
+    if len(rows) <= first:
+        raise DataFileError(f"The data file {shown!r} has a header but no rows; add one state "
+                            "per row.")
+    out = np.empty((len(rows) - first, n_vars), dtype=np.float64)
+    for r, row in enumerate(rows[first:]):
+        if len(row) != n_vars:
+            raise DataFileError(
+                f"Row {r + 1} of the data file {shown!r} has {len(row)} columns; expected "
+                f"{n_vars} ({', '.join(names)}), one per variable.")
+        for c, pos in enumerate(order):
+            cell = row[pos]
+            try:
+                out[r, c] = float(cell)
+            except ValueError:
+                raise DataFileError(
+                    f"Row {r + 1}, column {pos + 1} of the data file {shown!r} is not a "
+                    f"number: {cell!r}; write plain decimal numbers.") from None
+    return out
+
+
+# ----------------------------------------------------------------------------------------
+# Sampling
+# ----------------------------------------------------------------------------------------
+
+def _draw(rng: np.random.Generator, spec: SamplingSpec, n: int, n_vars: int) -> np.ndarray:
+    if spec.distribution == "normal":
+        return rng.normal(0.0, spec.scale, size=(n, n_vars))
+    return rng.uniform(spec.low, spec.high, size=(n, n_vars))
+
+
+def _usable(system: System, x: torch.Tensor, finite: Sequence[sympy.Expr],
+            fns: dict[str, object]) -> torch.Tensor:
+    """Bool mask of points where the state, f and the extra expressions are all finite."""
+    if "f" not in fns:
+        fns["f"] = compile_torch(list(system.equations), list(system.variables))
+        fns["extra"] = compile_torch(list(finite), list(system.variables)) if finite else None
+    ok = torch.isfinite(x).all(1) & torch.isfinite(fns["f"](x)).all(1)  # type: ignore[operator]
+    if fns["extra"] is not None:
+        ok &= torch.isfinite(fns["extra"](x)).all(1)  # type: ignore[operator]
+    return ok
+
+
+def sample_states(system: System, n_points: int | None = None, seed: int = 0, *,
+                  spec: SamplingSpec | None = None, device: str | torch.device = "auto",
+                  finite: Sequence[sympy.Expr] = (), min_points: int = 1,
+                  max_rounds: int = 8, tol: float = 1e-12) -> Samples:
+    """Draw (or read) states of ``system`` where f is finite, on its constraint set.
+
+    Parameters
+    ----------
+    system : System
+    n_points : int, optional
+        States wanted. Default: ``spec.points``; for a data file, all its rows.
+    seed : int
+        Seed of the numpy Generator (the same seed gives the same states).
+    spec : SamplingSpec, optional
+        Default: ``system.sampling``.
+    device : str or torch.device
+        Where f and the projection are evaluated ("auto", "cpu", "cuda").
+    finite : sequence of sympy.Expr
+        Extra expressions (e.g. non-polynomial basis functions) that must be finite at
+        every kept state.
+    min_points : int
+        Fewest states the caller can work with: a data file with fewer usable rows is an
+        error.
+    max_rounds : int
+        Rounds of drawing at most; each round oversamples by the survival rate seen so far.
+    tol : float
+        Constraint tolerance (see :func:`project_onto_constraints`).
+
+    Returns
+    -------
+    Samples
+        ``states`` has exactly ``n_points`` rows unless too many candidates were dropped
+        (then fewer, with a note).
+
+    Raises
+    ------
+    NoSamplesError
+        If no candidate state is usable.
+    DataFileError
+        For a data file that cannot be used (see :func:`load_states`).
+
+    Examples
+    --------
+    >>> s = System("x y", ["y", "-x"])
+    >>> sample_states(s, 5, seed=0, device="cpu").states.shape
+    (5, 2)
+    """
+    spec = system.sampling if spec is None else spec
+    if not isinstance(spec, SamplingSpec):
+        raise TypeError(f"The 'spec' must be a SamplingSpec; got {type(spec).__name__}.")
+    if n_points is None:
+        n_points = spec.points
+    if n_points is not None and (isinstance(n_points, bool) or not isinstance(n_points, int)
+                                 or n_points < 1):
+        raise ValueError(f"The number of points must be a positive integer; got {n_points!r}.")
+    dev = resolve_device(device)
+    fns: dict[str, object] = {}
+    names = system.variable_names
+    if spec.data is not None:
+        return _from_data(system, spec.data, n_points, min_points, dev, finite, fns, tol)
+    if n_points is None:
+        raise ValueError("The number of points is not set: pass n_points (--points) or set "
+                         "[sampling] points.")
+    rng = numpy_rng(seed)
+    kept: list[np.ndarray] = []
+    n_kept = drawn = 0
+    rate = 1.0 if not system.constraints else 0.8  # guess of the survival rate, then measured
+    rounds = 0
+    while n_kept < n_points and rounds < max_rounds:
+        rounds += 1
+        need = n_points - n_kept
+        if rounds == 1 and not system.constraints:
+            batch = need  # the usual case: every state survives, draw exactly what is asked
+        else:
+            batch = math.ceil(need / max(rate, 0.02) * 1.2) + 8  # oversample by survival rate
+        cand = torch.from_numpy(_draw(rng, spec, batch, len(names))).to(dev)
+        if system.constraints:
+            cand, ok = project_onto_constraints(cand, system.constraints, system.variables,
+                                                tol=tol)
+        else:
+            ok = torch.ones(batch, dtype=torch.bool, device=dev)
+        ok &= _usable(system, cand, finite, fns)
+        good = cand[ok].cpu().numpy()
+        drawn += batch
+        kept.append(good)
+        n_kept += good.shape[0]
+        rate = max(n_kept / drawn, 1e-3)
+    states = np.concatenate(kept, axis=0) if kept else np.empty((0, len(names)))
+    # Take the first n_points in draw order; extra survivors of the last round are not
+    # "dropped" (they were never needed), so dropped counts only failures.
+    failures = drawn - n_kept
+    states = states[:n_points]
+    notes: list[str] = []
+    if n_kept == 0:
+        why = ("the constraint projection did not converge or f was not finite"
+               if system.constraints else "f (or a basis function) was not finite")
+        raise NoSamplesError(
+            f"No usable sample points: all {drawn} drawn states were dropped ({why}); change "
+            f"[sampling] (distribution, scale, low/high) so that states lie where f is defined.")
+    if failures:
+        notes.append(f"{failures} of {drawn} drawn states were dropped "
+                     + ("(constraint projection failed or " if system.constraints else "(")
+                     + "f or a basis function not finite).")
+    if states.shape[0] < n_points:
+        notes.append(f"Only {states.shape[0]} of the {n_points} requested states are usable "
+                     f"after {rounds} rounds of sampling.")
+    if system.constraints:
+        notes.append(f"States were projected onto {len(system.constraints)} constraint(s) by "
+                     "Gauss-Newton (minimum-norm steps).")
+    return Samples(states=np.ascontiguousarray(states, dtype=np.float64), requested=n_points,
+                   dropped=failures, source=spec.distribution,
+                   projected=bool(system.constraints), notes=notes)
+
+
+def _from_data(system: System, data: str, n_points: int | None, min_points: int,
+               dev: torch.device, finite: Sequence[sympy.Expr], fns: dict[str, object],
+               tol: float) -> Samples:
+    path = _resolve_data_path(data, system)
+    states = load_states(path, system.variable_names)
+    rows = states.shape[0]
+    x = torch.from_numpy(states).to(dev)
+    ok = _usable(system, x, finite, fns)
+    notes: list[str] = []
+    if system.constraints:
+        g = compile_torch(list(system.constraints), list(system.variables))(x)
+        jac = compile_jacobian_torch(list(system.constraints), list(system.variables))(x)
+        scale = 1.0 + jac.flatten(1).norm(dim=1) * x.norm(dim=1)
+        off = ok & ~(g.abs().amax(1) <= 1e-8 * scale)
+        if bool(off.any()):
+            notes.append(f"{int(off.sum())} of {rows} data states violate the constraints by "
+                         "more than 1e-8 (relative); they were used as given.")
+    good = states[ok.cpu().numpy()]
+    dropped = rows - good.shape[0]
+    if good.shape[0] == 0:
+        raise NoSamplesError(f"No usable sample points: f (or a basis function) is not finite "
+                             f"at any of the {rows} states in {str(path)!r}; check the data.")
+    need = max(min_points, n_points or 0)
+    if good.shape[0] < need:
+        raise DataFileError(
+            f"The data file {str(path)!r} has {good.shape[0]} usable rows but {need} are needed; "
+            f"add rows, or ask for fewer points (--points {good.shape[0]}).")
+    if dropped:
+        notes.insert(0, f"{dropped} of {rows} data states were dropped (f or a basis function "
+                     "not finite).")
+    if n_points is not None:
+        good = good[:n_points]
+    return Samples(states=np.ascontiguousarray(good, dtype=np.float64),
+                   requested=n_points if n_points is not None else rows, dropped=dropped,
+                   source=f"data:{path}", projected=False, notes=notes)
