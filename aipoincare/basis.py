@@ -1,0 +1,513 @@
+"""Basis functions b_i and their Lie derivatives grad b_i . f, in float64 and exactly mod p.
+
+Three kinds, in the registry :data:`BASES`:
+
+* ``"polynomial"``: all monomials of total degree 1..d (no constant), ordered by degree,
+  then lexicographically in the variable order (``x, y, z`` at degree 2 gives
+  ``x**2, x*y, x*z, y**2, y*z, z**2``). Gradients need no symbolic differentiation:
+  ``d/dx_k x^e = e_k x^(e - 1_k)`` is a lower monomial of the same family, so all monomial
+  values (degree 0..d) are computed once per point and gathered. A monomial has at most
+  ``d`` distinct variables, so ``grad b . f`` is a sum of ``d`` gathered products.
+* ``"expressions"``: explicit functions; derivatives are taken symbolically once and
+  evaluated with :mod:`aipoincare.evaluate`.
+* ``"product"``: every monomial of degree 0..d times every expression (product rule).
+
+Never autograd per basis function: the research code needs >24 GiB that way on the 3D fluid.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import sympy
+import torch
+
+from .evaluate import as_expr, compile_torch, eval_mod_p, is_rational_function
+
+__all__ = ["Basis", "PolynomialBasis", "ExpressionBasis", "ProductBasis", "BASES", "make_basis",
+           "monomial_exponents", "scaling_weights", "weight_blocks"]
+
+
+class Basis:
+    """Common interface of the bases (see the subclasses).
+
+    Attributes
+    ----------
+    variables : tuple of sympy.Symbol
+    exprs : list of sympy.Expr
+        The basis functions, in order.
+    labels : list of str
+        ``str`` of each function (for reports and heat maps).
+    rational : bool
+        True when every basis function is a rational function with exact coefficients.
+    """
+
+    variables: tuple[sympy.Symbol, ...]
+    exprs: list[sympy.Expr]
+    labels: list[str]
+    rational: bool
+
+    @property
+    def size(self) -> int:
+        return len(self.exprs)
+
+    def lie_torch(self, x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+        """``A[j, i] = grad b_i(x_j) . f_j``; x, f of shape (n, n_vars) -> (n, size)."""
+        raise NotImplementedError
+
+    def gradients_torch(self, x: torch.Tensor) -> torch.Tensor:
+        """Gradients of all basis functions, shape (n, size, n_vars). Small n only."""
+        raise NotImplementedError
+
+    def gradient_norms_torch(self, x: torch.Tensor) -> torch.Tensor:
+        """``|grad b_i(x_j)|``, shape (n, size)."""
+        return torch.linalg.vector_norm(self.gradients_torch(x), dim=2)
+
+    def lie_mod_p(self, pts: np.ndarray, f: np.ndarray, p: int) -> tuple[np.ndarray, np.ndarray]:
+        """Exact ``A mod p`` (n, size) and the mask of rows where it is defined."""
+        raise NotImplementedError
+
+    def gradients_mod_p(self, pts: np.ndarray, p: int) -> tuple[np.ndarray, np.ndarray]:
+        """Exact gradients mod p, shape (n, size, n_vars), and the mask of defined rows."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(size={self.size}, variables={list(self.variables)})"
+
+
+def monomial_exponents(n_vars: int, degree: int, min_degree: int = 1) -> np.ndarray:
+    """Exponents of all monomials of total degree ``min_degree..degree``, in basis order.
+
+    Returns
+    -------
+    ndarray of int64, shape (n_monomials, n_vars)
+
+    Examples
+    --------
+    >>> monomial_exponents(2, 2).tolist()
+    [[1, 0], [0, 1], [2, 0], [1, 1], [0, 2]]
+    """
+    rows = []
+    for d in range(min_degree, degree + 1):
+        for combo in itertools.combinations_with_replacement(range(n_vars), d):
+            e = [0] * n_vars
+            for k in combo:
+                e[k] += 1
+            rows.append(e)
+    return np.array(rows, dtype=np.int64).reshape(-1, n_vars)
+
+
+def _monomial_expr(variables: Sequence[sympy.Symbol], e: Sequence[int]) -> sympy.Expr:
+    return sympy.Mul(*[v ** int(k) for v, k in zip(variables, e, strict=True) if k])
+
+
+class _MonomialTable:
+    """All monomials of degree 0..d and how to compute and differentiate them."""
+
+    def __init__(self, n_vars: int, degree: int) -> None:
+        self.exponents = monomial_exponents(n_vars, degree, min_degree=0)  # row 0: constant
+        index = {tuple(e): i for i, e in enumerate(self.exponents.tolist())}
+        self.index = index
+        degs = self.exponents.sum(1)
+        # value of monomial i = value of parent[i] * x[var[i]] (var = its first variable)
+        self.levels: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        for d in range(1, degree + 1):
+            rows = np.nonzero(degs == d)[0]
+            var = np.argmax(self.exponents[rows] > 0, axis=1)
+            parent_e = self.exponents[rows].copy()
+            parent_e[np.arange(len(rows)), var] -= 1
+            parent = np.array([index[tuple(e)] for e in parent_e.tolist()], dtype=np.int64)
+            self.levels.append((rows, parent, var))
+        self.n_vars = n_vars
+
+    def values_torch(self, x: torch.Tensor) -> torch.Tensor:
+        v = torch.empty((x.shape[0], len(self.exponents)), dtype=torch.float64, device=x.device)
+        v[:, 0] = 1.0
+        for rows, parent, var in self.levels:
+            r = torch.as_tensor(rows, device=x.device)
+            v[:, r] = v[:, torch.as_tensor(parent, device=x.device)] * \
+                x[:, torch.as_tensor(var, device=x.device)]
+        return v
+
+    def values_mod_p(self, pts: np.ndarray, p: int) -> np.ndarray:
+        v = np.empty((pts.shape[0], len(self.exponents)), dtype=np.int64)
+        v[:, 0] = 1
+        for rows, parent, var in self.levels:
+            v[:, rows] = v[:, parent] * pts[:, var] % p
+        return v
+
+    def gradient_slots(self, exps: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """For each row of ``exps``: up to s slots (variable, exponent, index of x^(e-1_k))."""
+        n_slots = max(1, int((exps > 0).sum(1).max())) if len(exps) else 1
+        var = np.zeros((n_slots, len(exps)), dtype=np.int64)
+        coef = np.zeros((n_slots, len(exps)), dtype=np.int64)
+        idx = np.zeros((n_slots, len(exps)), dtype=np.int64)
+        for i, e in enumerate(exps.tolist()):
+            for s, k in enumerate(k for k in range(len(e)) if e[k]):
+                lower = list(e)
+                lower[k] -= 1
+                var[s, i], coef[s, i], idx[s, i] = k, e[k], self.index[tuple(lower)]
+        return var, coef, idx
+
+
+class PolynomialBasis(Basis):
+    """All monomials of total degree 1..``degree`` in ``variables`` (no constant).
+
+    Parameters
+    ----------
+    variables : sequence of sympy.Symbol
+    degree : int
+        From 1 to 8.
+
+    Examples
+    --------
+    >>> x, y = sympy.symbols("x y")
+    >>> b = PolynomialBasis([x, y], 2)
+    >>> b.labels
+    ['x', 'y', 'x**2', 'x*y', 'y**2']
+    >>> A = b.lie_torch(torch.tensor([[1.0, 2.0]]), torch.tensor([[1.0, 0.0]]))
+    >>> A.tolist()  # d/dt along f = (1, 0): derivative in x
+    [[1.0, 0.0, 2.0, 2.0, 0.0]]
+    """
+
+    rational = True
+
+    def __init__(self, variables: Sequence[sympy.Symbol], degree: int) -> None:
+        _check_degree(degree)
+        self.variables = tuple(variables)
+        self.degree = int(degree)
+        self.table = _MonomialTable(len(self.variables), self.degree)
+        self.exponents = self.table.exponents[1:]  # shape (size, n_vars)
+        self.exprs = [_monomial_expr(self.variables, e) for e in self.exponents.tolist()]
+        self.labels = [str(e) for e in self.exprs]
+        self._var, self._coef, self._idx = self.table.gradient_slots(self.exponents)
+
+    def _slots(self, device: torch.device, cols: np.ndarray | None = None):
+        var, coef, idx = self._var, self._coef, self._idx
+        if cols is not None:
+            var, coef, idx = var[:, cols], coef[:, cols], idx[:, cols]
+        return (torch.as_tensor(var, device=device), torch.as_tensor(coef, device=device,
+                                                                     dtype=torch.float64),
+                torch.as_tensor(idx, device=device))
+
+    def lie_torch(self, x: torch.Tensor, f: torch.Tensor,
+                  cols: np.ndarray | None = None) -> torch.Tensor:
+        mono = self.table.values_torch(x)  # shape (n, n_monomials_0..d)
+        var, coef, idx = self._slots(x.device, cols)
+        out = None
+        for s in range(var.shape[0]):
+            term = mono[:, idx[s]] * f[:, var[s]] * coef[s]  # shape (n, n_cols)
+            out = term if out is None else out.add_(term)
+        return out
+
+    def gradient_norms_torch(self, x: torch.Tensor) -> torch.Tensor:
+        mono = self.table.values_torch(x)
+        var, coef, idx = self._slots(x.device)
+        sq = None
+        for s in range(var.shape[0]):  # slots hold distinct variables: orthogonal components
+            term = (mono[:, idx[s]] * coef[s]) ** 2
+            sq = term if sq is None else sq.add_(term)
+        return sq.sqrt()
+
+    def gradients_torch(self, x: torch.Tensor) -> torch.Tensor:
+        mono = self.table.values_torch(x)
+        var, coef, idx = self._slots(x.device)
+        g = torch.zeros((x.shape[0], self.size, len(self.variables)), dtype=torch.float64,
+                        device=x.device)
+        cols = torch.arange(self.size, device=x.device)
+        for s in range(var.shape[0]):
+            g[:, cols, var[s]] += mono[:, idx[s]] * coef[s]
+        return g
+
+    def lie_mod_p(self, pts: np.ndarray, f: np.ndarray, p: int,
+                  cols: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        mono = self.table.values_mod_p(pts, p)
+        var, coef, idx = self._var, self._coef, self._idx
+        if cols is not None:
+            var, coef, idx = var[:, cols], coef[:, cols], idx[:, cols]
+        out = np.zeros((pts.shape[0], var.shape[1]), dtype=np.int64)
+        for s in range(var.shape[0]):
+            out += mono[:, idx[s]] * f[:, var[s]] % p * coef[s] % p
+        return out % p, np.ones(pts.shape[0], dtype=bool)
+
+    def gradients_mod_p(self, pts: np.ndarray, p: int) -> tuple[np.ndarray, np.ndarray]:
+        mono = self.table.values_mod_p(pts, p)
+        g = np.zeros((pts.shape[0], self.size, len(self.variables)), dtype=np.int64)
+        cols = np.arange(self.size)
+        for s in range(self._var.shape[0]):
+            g[:, cols, self._var[s]] += mono[:, self._idx[s]] * self._coef[s] % p
+        return g % p, np.ones(pts.shape[0], dtype=bool)
+
+
+class ExpressionBasis(Basis):
+    """An explicit list of basis functions; gradients by symbolic differentiation, once.
+
+    Examples
+    --------
+    >>> q, p = sympy.symbols("q p")
+    >>> b = ExpressionBasis([q, p], [sympy.cos(q), p ** 2])
+    >>> b.lie_torch(torch.tensor([[0.0, 1.0]]), torch.tensor([[1.0, 0.5]])).tolist()
+    [[-0.0, 1.0]]
+    """
+
+    def __init__(self, variables: Sequence[sympy.Symbol], exprs: Sequence[sympy.Expr]) -> None:
+        self.variables = tuple(variables)
+        self.exprs = [as_expr(e) for e in exprs]
+        if not self.exprs:
+            raise ValueError("The 'expressions' of an expression basis must not be empty; "
+                             "list at least one function.")
+        self.labels = [str(e) for e in self.exprs]
+        self._grads = [[sympy.diff(e, v) for v in self.variables] for e in self.exprs]
+        flat = [g for row in self._grads for g in row]
+        self._grad_fn: Callable[[torch.Tensor], torch.Tensor] = compile_torch(flat,
+                                                                              self.variables)
+        self._value_fn = compile_torch(self.exprs, self.variables)
+        self.rational = all(is_rational_function(e, self.variables) for e in self.exprs)
+
+    def values_torch(self, x: torch.Tensor) -> torch.Tensor:
+        return self._value_fn(x)
+
+    def gradients_torch(self, x: torch.Tensor) -> torch.Tensor:
+        return self._grad_fn(x).reshape(x.shape[0], self.size, len(self.variables))
+
+    def lie_torch(self, x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+        return torch.einsum("nik,nk->ni", self.gradients_torch(x), f.to(torch.float64))
+
+    def values_mod_p(self, pts: np.ndarray, p: int) -> tuple[np.ndarray, np.ndarray]:
+        return eval_mod_p(self.exprs, self.variables, pts, p)
+
+    def gradients_mod_p(self, pts: np.ndarray, p: int) -> tuple[np.ndarray, np.ndarray]:
+        flat = [g for row in self._grads for g in row]
+        vals, ok = eval_mod_p(flat, self.variables, pts, p)
+        return vals.reshape(pts.shape[0], self.size, len(self.variables)), ok
+
+    def lie_mod_p(self, pts: np.ndarray, f: np.ndarray, p: int) -> tuple[np.ndarray, np.ndarray]:
+        g, ok = self.gradients_mod_p(pts, p)
+        out = np.zeros(g.shape[:2], dtype=np.int64)
+        for k in range(g.shape[2]):
+            out = (out + g[:, :, k] * f[:, k:k + 1]) % p
+        return out, ok
+
+
+class ProductBasis(Basis):
+    """Every monomial of degree 0..``degree`` times every expression (product rule).
+
+    Order: expression-major within each monomial, monomials in :class:`PolynomialBasis`
+    order starting from the constant 1.
+    """
+
+    def __init__(self, variables: Sequence[sympy.Symbol], degree: int,
+                 exprs: Sequence[sympy.Expr]) -> None:
+        _check_degree(degree, low=0)
+        self.variables = tuple(variables)
+        self.expr_basis = ExpressionBasis(variables, exprs)
+        self.table = _MonomialTable(len(self.variables), int(degree))
+        self.mono_exps = self.table.exponents  # includes the constant
+        monos = [_monomial_expr(self.variables, e) for e in self.mono_exps.tolist()]
+        self.exprs = [m * e for m in monos for e in self.expr_basis.exprs]
+        self.labels = [str(e) for e in self.exprs]
+        self.rational = self.expr_basis.rational
+        self._var, self._coef, self._idx = self.table.gradient_slots(self.mono_exps)
+
+    def _mono_grads_torch(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mono = self.table.values_torch(x)
+        g = torch.zeros((x.shape[0], len(self.mono_exps), len(self.variables)),
+                        dtype=torch.float64, device=x.device)
+        cols = torch.arange(len(self.mono_exps), device=x.device)
+        for s in range(self._var.shape[0]):
+            g[:, cols, torch.as_tensor(self._var[s])] += \
+                mono[:, torch.as_tensor(self._idx[s])] * torch.as_tensor(self._coef[s],
+                                                                         dtype=torch.float64)
+        return mono, g
+
+    def gradients_torch(self, x: torch.Tensor) -> torch.Tensor:
+        mono, gm = self._mono_grads_torch(x)          # (n, M), (n, M, k)
+        e = self.expr_basis.values_torch(x)            # (n, E)
+        ge = self.expr_basis.gradients_torch(x)        # (n, E, k)
+        g = e[:, None, :, None] * gm[:, :, None, :] + mono[:, :, None, None] * ge[:, None]
+        return g.reshape(x.shape[0], -1, len(self.variables))
+
+    def lie_torch(self, x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+        return torch.einsum("nik,nk->ni", self.gradients_torch(x), f.to(torch.float64))
+
+    def gradients_mod_p(self, pts: np.ndarray, p: int) -> tuple[np.ndarray, np.ndarray]:
+        mono = self.table.values_mod_p(pts, p)
+        n, k = pts.shape[0], len(self.variables)
+        gm = np.zeros((n, len(self.mono_exps), k), dtype=np.int64)
+        cols = np.arange(len(self.mono_exps))
+        for s in range(self._var.shape[0]):
+            gm[:, cols, self._var[s]] += mono[:, self._idx[s]] * self._coef[s] % p
+        gm %= p
+        e, ok1 = self.expr_basis.values_mod_p(pts, p)
+        ge, ok2 = self.expr_basis.gradients_mod_p(pts, p)
+        g = (e[:, None, :, None] * gm[:, :, None, :] % p
+             + mono[:, :, None, None] * ge[:, None] % p) % p
+        return g.reshape(n, -1, k), ok1 & ok2
+
+    def lie_mod_p(self, pts: np.ndarray, f: np.ndarray, p: int) -> tuple[np.ndarray, np.ndarray]:
+        g, ok = self.gradients_mod_p(pts, p)
+        out = np.zeros(g.shape[:2], dtype=np.int64)
+        for k in range(g.shape[2]):
+            out = (out + g[:, :, k] * f[:, k:k + 1]) % p
+        return out, ok
+
+
+def _check_degree(degree: Any, low: int = 1) -> None:
+    if isinstance(degree, bool) or not isinstance(degree, (int, np.integer)):
+        raise TypeError(f"The 'degree' of the basis must be an integer from {low} to 8; got "
+                        f"{type(degree).__name__} {degree!r}.")
+    if not low <= int(degree) <= 8:
+        raise ValueError(f"The 'degree' of the basis must be an integer from {low} to 8; got "
+                         f"{degree}.")
+
+
+#: Registry of basis kinds: name -> factory(variables, degree, expressions).
+BASES: dict[str, Callable[..., Basis]] = {
+    "polynomial": lambda variables, degree, exprs: PolynomialBasis(variables, degree),
+    "expressions": lambda variables, degree, exprs: ExpressionBasis(variables, exprs),
+    "product": lambda variables, degree, exprs: ProductBasis(variables, degree, exprs),
+}
+
+
+def make_basis(kind: str, variables: Sequence[sympy.Symbol], degree: int = 3,
+               exprs: Sequence[sympy.Expr] = ()) -> Basis:
+    """Build a basis from the registry :data:`BASES`.
+
+    Examples
+    --------
+    >>> make_basis("polynomial", sympy.symbols("x y z"), 3).size
+    19
+    >>> make_basis("fourier", sympy.symbols("x"))
+    Traceback (most recent call last):
+    ...
+    ValueError: The basis 'kind' must be one of 'expressions', ...; got 'fourier'.
+    """
+    if kind not in BASES:
+        raise ValueError(f"The basis 'kind' must be one of "
+                         f"{', '.join(repr(k) for k in sorted(BASES))}; got {kind!r}.")
+    return BASES[kind](variables, degree, exprs)
+
+
+# ------------------------------------------------------------------ scaling symmetries
+
+
+def scaling_weights(equations: Sequence[sympy.Expr], variables: Sequence[sympy.Symbol],
+                    constraints: Sequence[sympy.Expr] = ()) -> np.ndarray:
+    """Integer weights of the scaling symmetries x_k -> s^(w_k) x_k, t -> s^(-c) t.
+
+    A weight vector ``w`` (one entry per variable) is a symmetry when every equation f_k is
+    weighted-homogeneous of weight ``w_k + c`` for one ``c``, and every constraint is
+    weighted-homogeneous. The Lie derivative then maps a monomial of weight ``w . e`` to a
+    function of weight ``w . e + c``; functions of different weights are linearly
+    independent, so the conserved subspace of a polynomial basis splits into blocks of
+    monomials with equal weights (:func:`weight_blocks`), each solvable on its own.
+
+    The test walks the expression trees (homogeneity of every sum is required as written),
+    so it may miss a symmetry hidden by cancellation but never reports a false one.
+
+    Returns
+    -------
+    ndarray of int64, shape (n_vars, r)
+        A basis of the symmetry lattice (r = 0 when there is none).
+
+    Examples
+    --------
+    >>> x, y, z = sympy.symbols("x y z")
+    >>> scaling_weights([x * (y - z), y * (z - x), z * (x - y)], [x, y, z]).T.tolist()
+    [[1, 1, 1]]
+    """
+    n = len(variables)
+    col = {v: i for i, v in enumerate(variables)}
+    rows: list[tuple] = []
+    memo: dict[sympy.Basic, np.ndarray | None] = {}
+    # unknowns: w_1..w_n, c; a weight is a rational linear form: vector of length n + 1
+
+    def weight(e: sympy.Basic) -> np.ndarray | None:
+        if e in memo:
+            return memo[e]
+        out: np.ndarray | None
+        if isinstance(e, sympy.Symbol):
+            out = np.zeros(n + 1, dtype=object)
+            if e in col:
+                out[col[e]] = 1
+        elif isinstance(e, sympy.Number) or isinstance(e, sympy.NumberSymbol):
+            out = np.zeros(n + 1, dtype=object)
+        elif isinstance(e, sympy.Add):
+            ws = [weight(a) for a in e.args]
+            if any(w is None for w in ws):
+                out = None
+            else:
+                for w in ws[1:]:
+                    rows.append(tuple(w - ws[0]))
+                out = ws[0]
+        elif isinstance(e, sympy.Mul):
+            ws = [weight(a) for a in e.args]
+            out = None if any(w is None for w in ws) else sum(ws[1:], ws[0])
+        elif isinstance(e, sympy.Pow) and isinstance(e.args[1], sympy.Rational):
+            w = weight(e.args[0])
+            out = None if w is None else w * sympy.Rational(e.args[1])
+        else:  # a function: its argument must have weight 0
+            ws = [weight(a) for a in e.args]
+            if any(w is None for w in ws):
+                out = None
+            else:
+                rows.extend(tuple(w) for w in ws)
+                out = np.zeros(n + 1, dtype=object)
+        memo[e] = out
+        return out
+
+    for k, f in enumerate(equations):
+        if f == 0:
+            continue
+        w = weight(as_expr(f))
+        if w is None:
+            return np.zeros((n, 0), dtype=np.int64)
+        target = np.zeros(n + 1, dtype=object)
+        target[k] = 1
+        target[n] = 1
+        rows.append(tuple(w - target))
+    for g in constraints:
+        if weight(as_expr(g)) is None:
+            return np.zeros((n, 0), dtype=np.int64)
+    unique = sorted({r for r in rows if any(v != 0 for v in r)}, key=str)
+    if not unique:
+        mat = sympy.zeros(1, n + 1)
+    else:
+        mat = sympy.Matrix([[sympy.Rational(v) for v in r] for r in unique])
+    null = mat.nullspace()
+    ws = []
+    for vec in null:
+        w = list(vec[:n])
+        den = sympy.ilcm(*[sympy.Rational(v).q for v in w]) if w else 1
+        w = [int(v * den) for v in w]
+        if any(w):
+            ws.append(w)
+    if not ws:
+        return np.zeros((n, 0), dtype=np.int64)
+    return np.array(ws, dtype=np.int64).T
+
+
+def weight_blocks(exponents: np.ndarray, weights: np.ndarray) -> list[np.ndarray]:
+    """Group basis columns (monomials) by their weight vector ``exponents @ weights``.
+
+    Returns
+    -------
+    list of ndarray of int64
+        Column indices of each block, blocks in order of first appearance.
+
+    Examples
+    --------
+    >>> e = monomial_exponents(2, 2)
+    >>> [b.tolist() for b in weight_blocks(e, np.array([[1], [1]]))]
+    [[0, 1], [2, 3, 4]]
+    """
+    if weights.shape[1] == 0:
+        return [np.arange(len(exponents))]
+    keys = exponents @ weights  # shape (size, r)
+    groups: dict[tuple, list[int]] = {}
+    for i, k in enumerate(map(tuple, keys.tolist())):
+        groups.setdefault(k, []).append(i)
+    return [np.array(g, dtype=np.int64) for g in groups.values()]
