@@ -1,0 +1,123 @@
+"""Execute every tutorial notebook, top to bottom, under the quick switch.
+
+Each notebook runs in a temporary copy of ``notebooks/`` (next to a link to ``examples/``,
+so the notebooks' relative paths work and nothing they write lands in the repository) with
+``AIPOINCARE_QUICK=1`` and ``BIMT_QUICK=1``; any error in any cell fails the test.
+The committed notebooks themselves are checked to carry outputs of a full run (no errors,
+not quick) and to stay under 2 MB.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import re
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+MAX_BYTES = 2_000_000
+#: The tutorials of issue 5; each must exist.
+EXPECTED = ["01_quickstart", "02_fluid_3d", "03_custom_basis", "04_bimt_symbolic",
+            "05_bimt_classification", "06_bimt_modular_addition"]
+_USE = re.compile(r"\b(aipoincare|bimt)\.([A-Za-z_]\w*)")
+_FROM = re.compile(r"^from (aipoincare|bimt) import ([\w, ()]+)$", re.MULTILINE)
+
+
+def required_names(path: Path) -> list[str]:
+    """Public package names a notebook uses (``bimt.train``, ``from aipoincare import X``)."""
+    names = set()
+    for cell in json.loads(path.read_text())["cells"]:
+        if cell["cell_type"] != "code":
+            continue
+        src = "".join(cell["source"])
+        names.update(f"{pkg}.{attr}" for pkg, attr in _USE.findall(src))
+        for pkg, listed in _FROM.findall(src):
+            names.update(f"{pkg}.{n.strip()}" for n in listed.strip("()").split(",") if n.strip())
+    return sorted(names)
+
+
+def missing_names(path: Path) -> list[str]:
+    """The names a notebook uses that its package does not have (yet).
+
+    While one is missing, the notebook's tests are expected failures that name it, never a
+    silent pass.
+    """
+    out = []
+    for dotted in required_names(path):
+        module, _, attr = dotted.partition(".")
+        if not hasattr(importlib.import_module(module), attr):
+            out.append(dotted)
+    return out
+
+
+def _ids(paths: list[Path]) -> list[str]:
+    return [p.stem for p in paths]
+
+
+def test_every_tutorial_exists() -> None:
+    assert [p.stem for p in NOTEBOOKS] == EXPECTED
+
+
+def test_required_names_are_found() -> None:
+    """The scan that decides expected failures sees the public names the notebooks use."""
+    assert "aipoincare.discover" in required_names(ROOT / "notebooks" / "01_quickstart.ipynb")
+    assert {"bimt.BioMLP", "bimt.train"} <= set(
+        required_names(ROOT / "notebooks" / "04_bimt_symbolic.ipynb"))
+    assert "aipoincare.BasisSpec" in required_names(ROOT / "notebooks" / "03_custom_basis.ipynb")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_committed_notebook_is_small_and_ran_clean(path: Path) -> None:
+    """The stored outputs come from a clean, full-size run and read well on the web."""
+    assert path.stat().st_size < MAX_BYTES, f"{path.name} is over 2 MB; shrink its images"
+    nb = json.loads(path.read_text())
+    assert nb["metadata"]["kernelspec"]["name"] == "python3"
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    assert code, f"{path.name} has no code"
+    missing = missing_names(path)
+    if missing:
+        pytest.xfail(f"{path.name} has no outputs yet: waits for {missing}")
+    counts = [c["execution_count"] for c in code]
+    assert all(isinstance(n, int) for n in counts), f"{path.name} has unexecuted cells"
+    assert counts == sorted(counts), f"{path.name} was not run top to bottom"
+    for cell in code:
+        for out in cell["outputs"]:
+            assert out["output_type"] != "error", f"{path.name} stores an error output"
+            text = "".join(out.get("text", ""))
+            assert "QUICK mode" not in text, f"{path.name} stores outputs of a quick run"
+
+
+@pytest.mark.notebook
+@pytest.mark.slow
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_notebook_runs(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    missing = missing_names(path)
+    if missing:
+        pytest.xfail(f"{path.name} needs {missing}, not in the package yet")
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+
+    work = tmp_path / "notebooks"
+    work.mkdir()
+    (tmp_path / "examples").symlink_to(ROOT / "examples", target_is_directory=True)
+    shutil.copy2(path, work / path.name)
+    monkeypatch.setenv("AIPOINCARE_QUICK", "1")
+    monkeypatch.setenv("BIMT_QUICK", "1")
+    monkeypatch.setenv("MPLBACKEND", "Agg")  # no display; figures are not checked here
+    monkeypatch.delenv("TRAINCORE_DEVICE", raising=False)
+
+    nb = nbformat.read(work / path.name, as_version=4)
+    client = nbclient.NotebookClient(nb, timeout=600, kernel_name="python3",
+                                     resources={"metadata": {"path": str(work)}})
+    start = time.perf_counter()
+    client.execute()  # raises CellExecutionError (with the cell and traceback) on any error
+    seconds = time.perf_counter() - start
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+    assert outputs, f"{path.name} produced no output"
+    # the quick switch must keep the CI run short
+    assert seconds < 300, f"{path.name} took {seconds:.0f} s under the quick switch"
