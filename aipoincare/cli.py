@@ -1,0 +1,273 @@
+"""The ``aipoincare`` command line.
+
+::
+
+    aipoincare discover FILE [--degree N] [--points N] [--seed N] [--device auto|cpu|cuda]
+                             [--json PATH] [--plot PATH] [--latex PATH] [--tol X] [--quiet]
+    aipoincare examples [--copy DIR]
+
+Bad input (a wrong file, option, data file, a basis over the memory budget, an unavailable
+device) ends with exactly one line ``error: ...`` on stderr and exit status 2, no traceback.
+Output files are written only after the whole computation succeeded, each atomically (a
+reader sees the old file or the new one, never half of one).
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import os
+import shutil
+import sys
+from collections.abc import Sequence
+from importlib.resources import files
+from pathlib import Path
+from typing import Any, NoReturn
+
+from traincore import atomic_write, atomic_write_text, resolve_device
+
+__all__ = ["main", "example_paths"]
+
+EXIT_OK = 0
+EXIT_INTERNAL = 1
+EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
+#: Set to 1 to see the traceback of an unexpected (internal) error.
+DEBUG_ENV = "AIPOINCARE_DEBUG"
+PLOT_FORMATS = (".png", ".svg", ".pdf")
+
+
+class _UsageError(ValueError):
+    """A command-line usage error (reported like any other bad input)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one ``error: ...`` line and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        raise _UsageError(f"{message}; see `{self.prog} --help`.")
+
+
+def example_paths() -> dict[str, Path]:
+    """The shipped example systems: stem -> path of the ``.toml`` file."""
+    folder = files("aipoincare") / "examples"
+    return {Path(str(p)).stem: Path(str(p)) for p in sorted(folder.iterdir(), key=str)
+            if str(p).endswith(".toml")}
+
+
+def _positive_int(low: int = 1, high: int | None = None) -> Any:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be an integer; got {text!r}") from None
+        if value < low or (high is not None and value > high):
+            rng = f"from {low} to {high}" if high is not None else f"of at least {low}"
+            raise argparse.ArgumentTypeError(f"must be an integer {rng}; got {value}")
+        return value
+    return parse
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number; got {text!r}") from None
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1 (e.g. 1e-9); got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (subcommands ``discover`` and ``examples``)."""
+    parser = _Parser(prog="aipoincare",
+                     description="Find every conserved quantity of dx/dt = f(x) in a basis of "
+                                 "functions, with exact counts and certificates (Sparse "
+                                 "Invariant Detector, AI Poincare 3.0).")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    d = sub.add_parser("discover", help="discover the conserved quantities of a system file",
+                       description="Discover the conserved quantities of a system file (TOML; "
+                                   "format in CONTRACT.md). FILE may also be the name of a "
+                                   "shipped example (see `aipoincare examples`).")
+    d.add_argument("file", metavar="FILE", help="system file (.toml) or shipped example name")
+    d.add_argument("--degree", type=_positive_int(1, 8),
+                   help="polynomial degree of the basis (1..8; default: the file's [basis], "
+                        "else 3)")
+    d.add_argument("--points", type=_positive_int(1),
+                   help="sample points (default: from the basis size, at least 1.2x)")
+    d.add_argument("--seed", type=_positive_int(0), default=0,
+                   help="random seed (default 0)")
+    d.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
+    d.add_argument("--tol", type=_positive_float,
+                   help="relative singular-value cut instead of the largest gap (numerical "
+                        "counts only)")
+    d.add_argument("--json", metavar="PATH", help="write the result as JSON")
+    d.add_argument("--plot", metavar="PATH",
+                   help="write the figures (.png, .svg or .pdf)")
+    d.add_argument("--latex", metavar="PATH", help="write the report as a LaTeX document")
+    d.add_argument("--quiet", action="store_true", help="do not print the report")
+    e = sub.add_parser("examples", help="list the shipped example systems",
+                       description="List the shipped example systems with their expected "
+                                   "counts and paths.")
+    e.add_argument("--copy", metavar="DIR", help="copy the example files into DIR")
+    return parser
+
+
+def _check_output(path: str, option: str, suffixes: Sequence[str] | None = None) -> Path:
+    p = Path(path).expanduser()
+    if p.is_dir():
+        raise _UsageError(f"{option} {path!r} is a directory; give a file name.")
+    if suffixes is not None and p.suffix.lower() not in suffixes:
+        raise _UsageError(f"{option} {path!r} must end in {', '.join(suffixes)}; got "
+                          f"{p.suffix or 'no extension'!r}.")
+    parent = p.parent if str(p.parent) else Path(".")
+    probe = parent
+    while not probe.exists():  # the first existing ancestor must be writable
+        probe = probe.parent
+    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
+        raise _UsageError(f"{option} {path!r}: the folder {str(probe)!r} is not writable; "
+                          "choose another path.")
+    return p
+
+
+def _resolve_file(text: str) -> Path:
+    p = Path(text).expanduser()
+    if p.exists():
+        return p
+    examples = example_paths()
+    stem = p.stem if p.suffix == ".toml" else p.name
+    if str(p.parent) in ("", ".", "examples") and stem in examples:
+        return examples[stem]
+    return p  # load_system reports the missing file
+
+
+def _discover(args: argparse.Namespace) -> int:
+    from .report import to_json, to_latex, to_text
+    from .system import load_system
+
+    outputs = {}
+    if args.json:
+        outputs["json"] = _check_output(args.json, "--json")
+    if args.latex:
+        outputs["latex"] = _check_output(args.latex, "--latex")
+    if args.plot:
+        outputs["plot"] = _check_output(args.plot, "--plot", PLOT_FORMATS)
+    system = load_system(_resolve_file(args.file))
+    resolve_device(args.device)  # a bad or unavailable device fails before any work
+    from .discover import discover
+
+    kwargs: dict[str, Any] = {"degree": args.degree, "points": args.points, "seed": args.seed,
+                              "device": args.device}
+    if args.tol is not None:
+        if "tol" not in inspect.signature(discover).parameters:
+            raise _UsageError("--tol is not supported by this version of discover().")
+        kwargs["tol"] = args.tol
+    result = discover(system, **kwargs)
+    # Render everything in memory first: no output file is touched unless all succeeded.
+    rendered: dict[str, tuple[Path, str | bytes]] = {}
+    if "json" in outputs:
+        rendered["json"] = (outputs["json"], to_json(result) + "\n")
+    if "latex" in outputs:
+        rendered["latex"] = (outputs["latex"], to_latex(result, standalone=True))
+    if "plot" in outputs:
+        from .plotting import render_discovery
+        path = outputs["plot"]
+        rendered["plot"] = (path, render_discovery(result, path.suffix.lower().lstrip(".")))
+    if not args.quiet:
+        sys.stdout.write(to_text(result, expected=system.expected))
+    for path, content in rendered.values():
+        if isinstance(content, bytes):
+            with atomic_write(path, "wb") as fh:
+                fh.write(content)
+        else:
+            atomic_write_text(path, content)
+        if not args.quiet:
+            print(f"wrote {path}")
+    sys.stdout.flush()
+    return EXIT_OK
+
+
+def _examples(args: argparse.Namespace) -> int:
+    from .system import load_system
+
+    paths = example_paths()
+    rows = []
+    for stem, path in paths.items():
+        s = load_system(path)
+        basis = s.basis.kind + (f" degree {s.basis.degree}" if s.basis and s.basis.degree
+                                else "") if s.basis else "polynomial degree 3"
+        rows.append((stem, s.n_vars, basis, s.expected.get("nullity", "?"),
+                     s.expected.get("independent", "?"), str(path), s.name))
+    copied: list[Path] = []
+    if args.copy:
+        target = Path(args.copy).expanduser()
+        if target.exists() and not target.is_dir():
+            raise _UsageError(f"--copy {args.copy!r} is a file; give a folder.")
+        target.mkdir(parents=True, exist_ok=True)
+        for stem, path in paths.items():
+            dest = target / f"{stem}.toml"
+            shutil.copyfile(path, dest)
+            copied.append(dest)
+    w = max(len(r[0]) for r in rows) if rows else 4
+    print(f"{'example':<{w}}  vars  {'basis':<20}  nullity  independent  path")
+    for stem, n, basis, nul, ind, path, _ in rows:
+        print(f"{stem:<{w}}  {n:>4}  {basis:<20}  {nul!s:>7}  {ind!s:>11}  {path}")
+    print()
+    for stem, *_, name in rows:
+        print(f"{stem}: {name}")
+    if copied:
+        print()
+        for dest in copied:
+            print(f"copied {dest}")
+    print("\nrun one with: aipoincare discover <path or example name> [--json out.json] "
+          "[--plot out.png]")
+    return EXIT_OK
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status (0 ok, 2 bad input).
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        Arguments without the program name (default ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+    """
+    parser = build_parser()
+    try:
+        try:
+            args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+        except SystemExit as exc:  # --help / --version: argparse already printed
+            return int(exc.code or 0) if isinstance(exc.code, int) else EXIT_OK
+        if args.command == "discover":
+            return _discover(args)
+        return _examples(args)
+    except KeyboardInterrupt:
+        print("error: interrupted; no output files were written.", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except (ValueError, TypeError, OSError) as exc:
+        # Bad input: SystemFileError, DataFileError, NoSamplesError, MemoryBudgetError and
+        # DeviceError are ValueErrors; OSError for files that cannot be read or written.
+        if os.environ.get(DEBUG_ENV) == "1":
+            raise
+        print(f"error: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except Exception as exc:  # an internal error: still one line, with a way to see more
+        if os.environ.get(DEBUG_ENV) == "1":
+            raise
+        print(f"error: internal error ({type(exc).__name__}: {_one_line(exc)}); rerun with "
+              f"{DEBUG_ENV}=1 for the traceback and report it.", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
