@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import flint
 import numpy as np
@@ -28,8 +29,9 @@ import torch
 
 from .evaluate import as_expr, compile_torch, eval_mod_p, is_rational_function, mod_inverse_array
 
-__all__ = ["ExactNotApplicable", "ConstraintSolver", "random_prime", "rref_mod_p",
-           "rational_reconstruct", "crt_pair", "NullBasisModP"]
+__all__ = ["ExactNotApplicable", "ConstraintSolver", "constraint_solver", "random_prime",
+           "rref_mod_p", "rational_reconstruct", "crt_pair", "NullBasisModP", "ExactNullSpace",
+           "exact_null_space", "lift_null_basis", "pow_mod"]
 
 
 class ExactNotApplicable(ValueError):
@@ -98,22 +100,24 @@ class ConstraintSolver:
             if subs:
                 g = g.xreplace(subs)
             num, _ = sympy.fraction(sympy.together(g))
-            num = sympy.expand(num)
+            poly = sympy.Poly(num, *self.variables)  # one multivariate pass: fast
+            terms = poly.terms()
             best = None
             for v in reversed(remaining):  # prefer later variables: velocities in the fluids
-                if not num.has(v):
+                k = self.variables.index(v)
+                if max((m[k] for m, _ in terms), default=0) != 1:
                     continue
-                poly = sympy.Poly(num, v)
-                if poly.degree() != 1:
-                    continue
-                a, b = poly.all_coeffs()
-                cost = sympy.count_ops(a)
-                if a != 0 and (best is None or cost < best[0]):
-                    best = (cost, v, a.as_expr(), b.as_expr())
+                a_terms = [m for m, _ in terms if m[k] == 1]
+                if best is None or len(a_terms) < best[0]:
+                    best = (len(a_terms), v, k)
             if best is None:
                 raise ExactNotApplicable(f"the constraint {g} is linear in none of the "
                                          "remaining variables, so its points cannot be drawn "
                                          "exactly")
+            _, v, k = best
+            a = sympy.Add(*[c * _mono(self.variables, m, k) for m, c in terms if m[k] == 1])
+            b = sympy.Add(*[c * _mono(self.variables, m, k) for m, c in terms if m[k] == 0])
+            best = (0, v, a, b)
             _, v, a, b = best
             self.solved.append(_Solved(v, a, b))
             remaining.remove(v)
@@ -157,6 +161,18 @@ class ConstraintSolver:
             with np.errstate(divide="ignore", invalid="ignore"):
                 pts[:, self._cols[s.var]] = -b / a
         return pts[keep & np.isfinite(pts).all(1)]
+
+
+def _mono(variables: Sequence[sympy.Symbol], m: Sequence[int], skip: int) -> sympy.Expr:
+    return sympy.Mul(*[v ** e for i, (v, e) in enumerate(zip(variables, m, strict=True))
+                       if e and i != skip])
+
+
+@lru_cache(maxsize=32)
+def constraint_solver(variables: tuple[sympy.Symbol, ...],
+                      constraints: tuple[sympy.Expr, ...]) -> ConstraintSolver:
+    """A cached :class:`ConstraintSolver` (building one expands the constraints)."""
+    return ConstraintSolver(variables, constraints)
 
 
 def pow_mod(b: np.ndarray, e: int, p: int) -> np.ndarray:
@@ -386,7 +402,8 @@ def exact_null_space(system, basis, blocks: Sequence[np.ndarray], rng: np.random
     ExactNotApplicable
         When lifting or verification fails after ``max_primes`` primes.
     """
-    mod = ModularSystem(system, basis, ConstraintSolver(system.variables, system.constraints))
+    mod = ModularSystem(system, basis, constraint_solver(tuple(system.variables),
+                                                        tuple(system.constraints)))
     primes: list[int] = []
     notes: list[str] = []
     n_rows = max(len(b) for b in blocks) + margin

@@ -1,0 +1,281 @@
+"""Certificates that a candidate H is conserved: evidence, never a bare claim.
+
+``certify(H, system)`` checks that the Lie derivative ``grad H . f`` vanishes (on the
+constraint set when there is one) and returns a :class:`Certificate` saying how:
+
+* ``"symbolic"``: the numerator of ``grad H . f`` (a polynomial) expands to 0.
+* ``"symbolic-modulo-constraints"``: the same after substituting each solved variable
+  ``v = -b/a`` of a constraint linear in ``v`` (so the numerator vanishes on the set).
+* ``"identity-test"``: exact evaluation of ``grad H . f`` at random points of the
+  constraint set modulo large random primes (Schwartz-Zippel: a nonzero numerator of
+  degree ``D`` vanishes at a uniformly random point with probability at most ``D/p``); used
+  where symbolic expansion is too expensive. ``detail`` states the bound.
+* ``"mpmath-50-digits"``: for non-rational systems, ``|grad H . f|`` relative to the sum of
+  the absolute values of its terms stays below 1e-40 at random points, evaluated with 60
+  significant digits. Strong evidence, not a proof (``detail`` says so).
+
+``verified`` is True only when one of these checks ran and passed; a check that fails gives
+False with the residual; one that cannot decide says so in ``detail``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import sympy
+
+from .evaluate import as_expr, eval_mod_p, is_rational_function
+from .exact import ConstraintSolver, ExactNotApplicable, constraint_solver, random_prime
+
+__all__ = ["Certificate", "certify", "certify_many", "lie_derivative", "degree_bound"]
+
+#: Symbolic expansion is attempted only below this size estimate (terms of H x operations
+#: of f); above it the randomised identity test is used (seconds instead of minutes).
+SYMBOLIC_BUDGET = 4000
+
+
+@dataclass(frozen=True)
+class Certificate:
+    """Evidence that ``grad H . f = 0`` (on the constraint set).
+
+    Attributes
+    ----------
+    verified : bool
+    residual : float
+        0 for passed exact checks; otherwise the largest relative residual seen (1.0 for a
+        failed exact check).
+    method : str
+        "symbolic", "symbolic-modulo-constraints", "identity-test", "mpmath-50-digits".
+    detail : str
+    """
+
+    verified: bool
+    residual: float
+    method: str
+    detail: str
+
+
+def lie_derivative(h: sympy.Expr, system) -> sympy.Expr:
+    """``sum_k dH/dx_k f_k`` (unsimplified).
+
+    >>> x, y = sympy.symbols("x y")
+    >>> from aipoincare import System
+    >>> lie_derivative(x**2 + y**2, System(variables=(x, y), equations=(y, -x)))
+    0
+    """
+    return sympy.Add(*[sympy.diff(h, v) * f for v, f in
+                       zip(system.variables, system.equations, strict=True)])
+
+
+def degree_bound(expr: sympy.Expr, degrees: dict[sympy.Symbol, tuple[int, int]]) -> int:
+    """Upper bound on the total degree of the numerator of a rational function.
+
+    Parameters
+    ----------
+    expr : sympy.Expr
+        A rational function.
+    degrees : dict of sympy.Symbol to (int, int)
+        (numerator, denominator) degree bounds of each symbol (free variables (1, 0);
+        solved variables the bounds of ``-b/a``).
+
+    Examples
+    --------
+    >>> x, y = sympy.symbols("x y")
+    >>> degree_bound(x / (1 + y) + x ** 2, {x: (1, 0), y: (1, 0)})
+    3
+    """
+    memo: dict[sympy.Basic, tuple[int, int]] = {}
+
+    def walk(e: sympy.Basic) -> tuple[int, int]:
+        if e in memo:
+            return memo[e]
+        if isinstance(e, sympy.Symbol):
+            out = degrees.get(e, (1, 0))
+        elif isinstance(e, sympy.Number):
+            out = (0, 0)
+        elif isinstance(e, sympy.Add):
+            parts = [walk(a) for a in e.args]
+            den = sum(d for _, d in parts)
+            out = (max(n + den - d for n, d in parts), den)
+        elif isinstance(e, sympy.Mul):
+            parts = [walk(a) for a in e.args]
+            out = (sum(n for n, _ in parts), sum(d for _, d in parts))
+        elif isinstance(e, sympy.Pow) and isinstance(e.args[1], sympy.Integer):
+            n, d = walk(e.args[0])
+            k = int(e.args[1])
+            out = (n * k, d * k) if k >= 0 else (d * -k, n * -k)
+        else:
+            raise TypeError(f"degree_bound needs a rational function; got {e}.")
+        memo[e] = out
+        return out
+
+    return walk(as_expr(expr))[0]
+
+
+def _terms(h: sympy.Expr) -> int:
+    return len(sympy.Add.make_args(sympy.expand(h)))
+
+
+def certify(h: sympy.Expr, system, seed: int = 0, points: int = 4, primes: int = 2,
+            method: str = "auto") -> Certificate:
+    """Certify that ``h`` is conserved by ``system`` (on its constraint set).
+
+    Parameters
+    ----------
+    h : sympy.Expr
+        The candidate, in the system's variables.
+    system : aipoincare.System
+    seed : int
+        Seed of the random points and primes.
+    points : int
+        Random points per prime (identity test) or in total (mpmath).
+    primes : int
+        Primes in the identity test.
+    method : str
+        "auto" (symbolic when cheap, else identity test; mpmath for non-rational systems),
+        or force "symbolic", "identity-test", "mpmath-50-digits".
+
+    Returns
+    -------
+    Certificate
+
+    Examples
+    --------
+    >>> x, y, z = sympy.symbols("x y z")
+    >>> from aipoincare import System
+    >>> lv = System(variables=(x, y, z), equations=(x*(y - z), y*(z - x), z*(x - y)))
+    >>> certify(x*y*z, lv).verified, certify(x, lv).verified
+    (True, False)
+    """
+    methods = ("auto", "symbolic", "identity-test", "mpmath-50-digits")
+    if method not in methods:
+        raise ValueError(f"The certificate 'method' must be one of {', '.join(methods)}; got "
+                         f"{method!r}.")
+    h = as_expr(h)
+    variables = list(system.variables)
+    rng = np.random.default_rng(seed)
+    rational = (is_rational_function(h, variables)
+                and all(is_rational_function(f, variables) for f in system.equations))
+    why = ""
+    solver: ConstraintSolver | None
+    try:
+        solver = constraint_solver(tuple(variables), tuple(system.constraints))
+    except ExactNotApplicable as err:
+        solver, why = None, str(err)
+    lie = lie_derivative(h, system)
+    if method == "mpmath-50-digits" or (method == "auto" and not rational):
+        return _mpmath_check(h, lie, system, solver, rng, points)
+    if not rational:
+        return Certificate(False, float("nan"), "undecided",
+                           "The system or H is not rational with exact coefficients, so the "
+                           f"{method} check does not apply; use mpmath-50-digits.")
+    if solver is None:
+        return Certificate(False, float("nan"), "undecided", f"No exact check applies: {why}.")
+    cost = _terms(h) * sum(sympy.count_ops(f) for f in system.equations)
+    if method == "symbolic" or (method == "auto" and cost <= SYMBOLIC_BUDGET):
+        return _symbolic_check(lie, solver)
+    return _identity_test(lie, system, solver, rng, points, primes)
+
+
+def _symbolic_check(lie: sympy.Expr, solver: ConstraintSolver) -> Certificate:
+    expr = lie
+    subs = {s.var: -s.rest / s.coef for s in solver.solved}
+    if subs:
+        for s in solver.solved:  # earlier solutions may use later solved variables
+            expr = expr.xreplace({s.var: -s.rest / s.coef})
+    num, _ = sympy.fraction(sympy.together(expr))
+    num = sympy.expand(num)
+    method = "symbolic-modulo-constraints" if subs else "symbolic"
+    if num == 0:
+        how = ("after substituting " + ", ".join(f"{s.var} = -({s.rest})/({s.coef})"
+                                                 for s in solver.solved)) if subs else ""
+        return Certificate(True, 0.0, method,
+                           f"The numerator of grad H . f expands to 0 {how}".strip() + ".")
+    return Certificate(False, 1.0, method,
+                       f"The numerator of grad H . f is the nonzero polynomial "
+                       f"{sympy.sstr(num)[:200]}.")
+
+
+def _identity_test(lie: sympy.Expr, system, solver: ConstraintSolver,
+                   rng: np.random.Generator, points: int, primes: int) -> Certificate:
+    degrees: dict[sympy.Symbol, tuple[int, int]] = {v: (1, 0) for v in solver.free}
+    for s in reversed(solver.solved):  # later solved variables first: earlier ones use them
+        nb = degree_bound(s.rest, degrees)
+        na = degree_bound(s.coef, degrees)
+        degrees[s.var] = (max(nb, 1) if nb else 0, na)
+    bound = degree_bound(lie, degrees)
+    used: list[int] = []
+    for _ in range(primes):
+        p = random_prime(rng, exclude=used)
+        used.append(p)
+        got = 0
+        while got < points:
+            pts, ok = solver.sample_mod_p(points - got, p, rng)
+            vals, ok2 = eval_mod_p([lie], list(system.variables), pts, p)
+            keep = ok & ok2
+            if (vals[keep] != 0).any():
+                return Certificate(False, 1.0, "identity-test",
+                                   f"grad H . f is nonzero at a random point mod {p}: H is "
+                                   "not conserved.")
+            got += int(keep.sum())
+    on = " of the constraint set" if system.constraints else ""
+    prob = float(bound) / min(used)
+    return Certificate(
+        True, 0.0, "identity-test",
+        f"grad H . f evaluated exactly at {points} random points{on} modulo each of "
+        f"{primes} random 31-bit primes ({', '.join(map(str, used))}) is 0; its numerator has "
+        f"degree <= {bound} in the free variables, so a nonzero one would vanish at one such "
+        f"point with probability <= {prob:.1e}: error probability <= {prob:.1e}^{points} "
+        f"per prime (unless a prime divides all its coefficients).")
+
+
+def _mpmath_check(h: sympy.Expr, lie: sympy.Expr, system, solver: ConstraintSolver | None,
+                  rng: np.random.Generator, points: int) -> Certificate:
+    variables = list(system.variables)
+    if system.constraints and solver is None:
+        return Certificate(False, float("nan"), "undecided",
+                           "The constraints cannot be solved for a variable, so no points of "
+                           "the constraint set are available for the mpmath check.")
+    terms = [sympy.diff(h, v) * f for v, f in zip(variables, system.equations, strict=True)]
+    worst = 0.0
+    tried = 0
+    attempts = 0
+    while tried < max(points, 5) and attempts < 50:
+        attempts += 1
+        row = {v: sympy.Rational(int(rng.integers(-10**6, 10**6)), 10**6) for v in
+               (solver.free if solver is not None else variables)}
+        ok = True
+        if solver is not None:
+            for s in reversed(solver.solved):
+                a = s.coef.xreplace(row)
+                if a == 0:
+                    ok = False
+                    break
+                row[s.var] = -s.rest.xreplace(row) / a
+        if not ok:
+            continue
+        vals = {v: sympy.Float(row[v], 70) for v in variables}
+        lv = lie.evalf(60, subs=vals)
+        scale = sum(abs(t.evalf(60, subs=vals)) for t in terms)
+        if not (lv.is_number and scale.is_number) or not sympy.Abs(lv).is_finite:
+            continue
+        tried += 1
+        rel = float(abs(lv) / scale) if scale != 0 else float(abs(lv))
+        worst = max(worst, rel)
+    if tried == 0:
+        return Certificate(False, float("nan"), "undecided",
+                           "grad H . f could not be evaluated at any random point.")
+    if worst < 1e-40:
+        return Certificate(True, worst, "mpmath-50-digits",
+                           f"|grad H . f| / sum |terms| <= {worst:.1e} at {tried} random "
+                           "points with 60-digit arithmetic (numerical evidence, not a proof).")
+    return Certificate(False, worst, "mpmath-50-digits",
+                       f"|grad H . f| / sum |terms| reaches {worst:.1e} at {tried} random "
+                       "points (60 digits): H is not conserved.")
+
+
+def certify_many(exprs: Sequence[sympy.Expr], system, seed: int = 0) -> list[Certificate]:
+    """:func:`certify` for each expression (seeds ``seed``, ``seed + 1``, ...)."""
+    return [certify(h, system, seed=seed + k) for k, h in enumerate(exprs)]

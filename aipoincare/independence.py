@@ -1,0 +1,189 @@
+"""Functional independence of conserved quantities: greedy by simplicity, Jacobian rank.
+
+Candidates are ordered by simplicity (fewest terms, then lowest degree, then basis order);
+one is kept only if it raises the rank of the Jacobian of the kept set.
+
+On a constrained system the invariants are functions on the constraint set, so their
+gradients count only along the set: the rank used is that of the Jacobian restricted to the
+tangent space, ``rank([J; dg]) - rank(dg)`` with ``dg`` the constraint gradients. (With
+ambient gradients, the constraint function itself and its multiples, which vanish on the
+set and are trivially "conserved" there, would count as extra invariants.) Both ranks are
+reported by :func:`exact_independence`.
+
+* Exact: ranks over GF(p) at random points of the constraint set (a rank at a random point
+  equals the generic rank except with probability about degree/p).
+* Numerical: normalised singular values of the (tangent) Jacobian at many float points.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import flint
+import numpy as np
+import sympy
+import torch
+
+from .basis import Basis
+from .evaluate import compile_torch, eval_mod_p
+
+__all__ = ["simplicity_order", "ExactIndependence", "exact_independence",
+           "numerical_independence"]
+
+
+def simplicity_order(vectors: Sequence[dict[int, object]], basis: Basis) -> list[int]:
+    """Indices of ``vectors`` (sparse column -> coefficient) from simplest to most complex.
+
+    Key: number of terms, then highest total degree, then the vector's last basis column.
+    """
+    degree = [sympy.Poly(e, *basis.variables).total_degree()
+              if e.is_polynomial(*basis.variables) else 99 for e in basis.exprs]
+
+    def key(k: int) -> tuple:
+        v = vectors[k]
+        return (len(v), max(degree[i] for i in v), max(v), k)
+
+    return sorted(range(len(vectors)), key=key)
+
+
+@dataclass
+class ExactIndependence:
+    """Greedy exact independence result.
+
+    Attributes
+    ----------
+    kept : list of int
+        Indices (into the candidate list) of the independent invariants, in greedy order.
+    rank : int
+        Tangent (or plain, without constraints) Jacobian rank of all candidates.
+    ambient_rank : int
+        Rank with ambient gradients (ignoring the constraints).
+    prime : int
+    confirmed : bool
+        The rank at a second independent random point agrees.
+    """
+
+    kept: list[int]
+    rank: int
+    ambient_rank: int
+    prime: int
+    confirmed: bool
+
+
+def _rank_mod_p(rows: np.ndarray, p: int) -> int:
+    if rows.shape[0] == 0:
+        return 0
+    return int(flint.nmod_mat(rows.tolist(), p).rank())
+
+
+def _jacobians_mod_p(vectors: Sequence[dict[int, sympy.Rational]], basis: Basis,
+                     grads: np.ndarray, p: int) -> np.ndarray:
+    """J[c] = sum_i theta_ci grad b_i at one point; grads shape (size, n_vars) -> (m, n_vars)."""
+    out = np.zeros((len(vectors), grads.shape[1]), dtype=np.int64)
+    for c, vec in enumerate(vectors):
+        acc = np.zeros(grads.shape[1], dtype=np.int64)
+        for i, coef in vec.items():
+            r = sympy.Rational(coef)
+            cm = int(r.p) % p * pow(int(r.q), -1, p) % p
+            acc = (acc + grads[i] * cm) % p
+        out[c] = acc
+    return out
+
+
+def exact_independence(vectors: Sequence[dict[int, sympy.Rational]], basis: Basis,
+                       system, solver, rng: np.random.Generator, p: int) -> ExactIndependence:
+    """Greedy functional independence by exact ranks over GF(p).
+
+    Parameters
+    ----------
+    vectors : sequence of dict of int to sympy.Rational
+        Candidates, sparse (basis column -> coefficient).
+    basis : Basis
+        A rational basis.
+    system : aipoincare.System
+    solver : aipoincare.exact.ConstraintSolver
+        Draws points of the constraint set mod p.
+    rng : numpy.random.Generator
+    p : int
+        A prime below 2**31.
+    """
+    order = simplicity_order(vectors, basis)
+    dg_exprs = [sympy.diff(g, v) for g in system.constraints for v in system.variables]
+    jac, cons = [], []
+    while len(jac) < 2:  # two independent random points (the second confirms the first)
+        pts, ok = solver.sample_mod_p(4, p, rng)
+        g, ok_g = basis.gradients_mod_p(pts, p)
+        keep = ok & ok_g
+        if dg_exprs:
+            dg, ok_c = eval_mod_p(dg_exprs, system.variables, pts, p)
+            keep &= ok_c
+        for j in np.nonzero(keep)[0][: 2 - len(jac)]:
+            jac.append(_jacobians_mod_p(vectors, basis, g[j], p))
+            cons.append(dg[j].reshape(len(system.constraints), -1) if dg_exprs
+                        else np.zeros((0, len(system.variables)), dtype=np.int64))
+    base = [_rank_mod_p(c, p) for c in cons]
+    kept: list[int] = []
+    rank = 0
+    for k in order:
+        trial = kept + [k]
+        r = _rank_mod_p(np.vstack([jac[0][trial], cons[0]]), p) - base[0]
+        if r > rank:
+            kept.append(k)
+            rank = r
+    second = _rank_mod_p(np.vstack([jac[1], cons[1]]), p) - base[1]
+    ambient = _rank_mod_p(jac[0], p)
+    return ExactIndependence(kept=kept, rank=rank, ambient_rank=ambient, prime=p,
+                             confirmed=second == rank)
+
+
+def numerical_independence(coefficients: np.ndarray, basis: Basis, system, x: torch.Tensor,
+                           order: Sequence[int] | None = None, rtol: float = 1e-6
+                           ) -> tuple[list[int], np.ndarray]:
+    """Greedy independence from float Jacobians at many points, and the spectrum.
+
+    Parameters
+    ----------
+    coefficients : ndarray, shape (m, size)
+        Candidate invariants as rows of basis coefficients.
+    basis : Basis
+    system : aipoincare.System
+    x : Tensor, shape (n, n_vars)
+        Points (on the constraint set); a few dozen are plenty.
+    order : sequence of int, optional
+        Greedy order (default: as given).
+    rtol : float
+        A candidate is kept when the median over points of the smallest singular value of
+        the (tangent) Jacobian with it added stays above ``rtol`` (gradients are normalised
+        to unit length before the projection onto the tangent space).
+
+    Returns
+    -------
+    kept : list of int
+    spectrum : ndarray, shape (len(kept),)
+        Median singular values of the kept invariants' tangent Jacobian (unit gradients).
+    """
+    order = list(range(coefficients.shape[0])) if order is None else list(order)
+    g = basis.gradients_torch(x)  # shape (n, size, n_vars)
+    theta = torch.as_tensor(coefficients, dtype=torch.float64, device=x.device)
+    jac = torch.einsum("ci,nik->nck", theta, g)  # shape (n, m, n_vars)
+    jac = jac / torch.linalg.vector_norm(jac, dim=2, keepdim=True).clamp_min(1e-300)
+    if system.constraints:
+        dg = compile_torch([sympy.diff(c, v) for c in system.constraints
+                            for v in system.variables], system.variables)(x)
+        dg = dg.reshape(x.shape[0], len(system.constraints), -1)
+        q, _ = torch.linalg.qr(dg.transpose(1, 2))  # orthonormal normal directions
+        jac = jac - torch.einsum("nck,nkl,njl->ncj", jac, q, q)  # project onto tangent space
+    kept: list[int] = []
+    for k in order:
+        trial = jac[:, kept + [k]]
+        # rows had unit norm before the projection: absolute singular values are comparable
+        s = torch.linalg.svdvals(trial)
+        if float(s[:, -1].median()) > rtol:
+            kept.append(k)
+    if kept:
+        s = torch.linalg.svdvals(jac[:, kept])
+        spectrum = s.median(0).values.cpu().numpy()
+    else:
+        spectrum = np.zeros(0)
+    return kept, spectrum

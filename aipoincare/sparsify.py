@@ -1,0 +1,131 @@
+"""Sparse bases of the conserved subspace.
+
+* Exact path: the RREF null basis is already sparse and rational (each vector has a 1 at its
+  own free column and involves only earlier columns, i.e. simpler basis functions).
+* Numerical path (the paper's method): an orthogonal rotation ``Q`` of the null basis ``V``
+  minimising ``|V Q|_1``, with the Cayley parametrisation ``Q = (I - S)(I + S)^-1`` of a
+  skew-symmetric ``S``, by L-BFGS with random restarts, run through :func:`traincore.fit`.
+  Small coefficients are then dropped and the rest rationalised when the residual of the
+  matrix stays tiny.
+
+References
+----------
+Liu, Sturm, Bharadwaj, Silva & Tegmark, "Discovering new interpretable conservation laws as
+sparse invariants", arXiv:2305.19525.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+import sympy
+import torch
+
+from traincore import fit, torch_generator
+
+__all__ = ["cayley", "l1_rotation", "rationalize"]
+
+
+def cayley(s: torch.Tensor) -> torch.Tensor:
+    """Orthogonal ``(I - S)(I + S)^-1`` for the skew part of ``s`` (shape (k, k)).
+
+    >>> q = cayley(torch.tensor([[0.0, 0.3], [-0.3, 0.0]], dtype=torch.float64))
+    >>> bool(torch.allclose(q @ q.T, torch.eye(2, dtype=torch.float64)))
+    True
+    """
+    skew = s - s.T
+    eye = torch.eye(s.shape[0], dtype=s.dtype, device=s.device)
+    return torch.linalg.solve((eye + skew).T, (eye - skew).T).T
+
+
+def l1_rotation(v: np.ndarray, restarts: int = 4, steps: int = 60, seed: int = 0,
+                eps: float = 1e-8) -> np.ndarray:
+    """Rotate the columns of ``v`` to minimise their L1 norm (sparsest orthonormal basis).
+
+    Parameters
+    ----------
+    v : ndarray, shape (size, k)
+        Orthonormal columns spanning the null space.
+    restarts : int
+        Random initial rotations (the first starts at the identity).
+    steps : int
+        L-BFGS steps per restart.
+    seed : int
+    eps : float
+        Smoothing of ``|x|`` as ``sqrt(x**2 + eps**2)`` for the gradient.
+
+    Returns
+    -------
+    ndarray, shape (size, k)
+        Columns ``V Q`` for the best rotation found.
+
+    Examples
+    --------
+    >>> v = np.linalg.qr(np.array([[1.0, 1.0], [1.0, -1.0], [0.0, 0.0]]))[0]
+    >>> w = l1_rotation(v, restarts=2, steps=30)
+    >>> np.round(np.sort(np.abs(w), axis=0), 6).tolist()
+    [[0.0, 0.0], [0.0, 0.0], [1.0, 1.0]]
+    """
+    k = v.shape[1]
+    if k <= 1:
+        return v.copy()
+    vt = torch.as_tensor(v, dtype=torch.float64)
+    gen = torch_generator(seed)
+    best, best_l1 = v.copy(), float(np.abs(v).sum())
+    for r in range(restarts):
+        init = torch.zeros(k, k, dtype=torch.float64) if r == 0 else \
+            torch.randn(k, k, generator=gen, dtype=torch.float64)
+        w = _descend(vt, init, steps, eps)
+        l1 = float(np.abs(w).sum())
+        if np.isfinite(l1) and l1 < best_l1:
+            best, best_l1 = w, l1
+    return best
+
+
+def _descend(vt: torch.Tensor, init: torch.Tensor, steps: int, eps: float) -> np.ndarray:
+    s = init.clone().requires_grad_(True)
+    opt = torch.optim.LBFGS([s], lr=1, max_iter=20, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        loss = torch.sqrt((vt @ cayley(s)) ** 2 + eps ** 2).sum()  # smooth L1
+        loss.backward()
+        return loss
+
+    def step_fn(step: int, values: dict[str, float]) -> dict[str, torch.Tensor]:
+        return {"l1": opt.step(closure).detach()}
+
+    fit(step_fn, steps, log_every=max(steps, 1), progress=False, desc="sparsify")
+    with torch.no_grad():
+        return (vt @ cayley(s)).numpy()
+
+
+def rationalize(w: np.ndarray, max_denominator: int = 100, drop: float = 1e-6
+                ) -> list[dict[int, sympy.Rational]]:
+    """Scale each column so its largest entry is 1, drop tiny entries, approximate by fractions.
+
+    Returns
+    -------
+    list of dict of int to sympy.Rational
+        One sparse vector per column (column index -> coefficient).
+
+    Examples
+    --------
+    >>> rationalize(np.array([[0.5], [1e-12], [-0.25]]))
+    [{0: 1, 2: -1/2}]
+    """
+    out = []
+    for col in w.T:
+        top = col[np.argmax(np.abs(col))]
+        if top == 0:
+            out.append({})
+            continue
+        c = col / top
+        vec = {}
+        for i in np.nonzero(np.abs(c) > drop)[0]:
+            fr = Fraction(float(c[i])).limit_denominator(max_denominator)
+            if fr != 0:
+                vec[int(i)] = sympy.Rational(fr.numerator, fr.denominator)
+        out.append(vec)
+    return out
