@@ -219,8 +219,7 @@ def plot_coefficients(ax: Axes, discovery: Discovery) -> None:
     row_scale = np.abs(sub).max(axis=1, keepdims=True)
     sub = sub / np.where(row_scale > 0, row_scale, 1.0)   # each row's largest entry is +-1
     sub = np.where(np.abs(sub) > 1e-10, sub, np.nan)       # blanks where a coefficient is 0
-    cmap = matplotlib.colormaps["RdBu_r"].copy()
-    cmap.set_bad("white")
+    cmap = matplotlib.colormaps["RdBu_r"].with_extremes(bad="white")
     image = ax.imshow(sub, aspect="auto", cmap=cmap, interpolation="nearest",
                       norm=TwoSlopeNorm(vcenter=0.0, vmin=-1.0, vmax=1.0))
     n_rows, n_cols = sub.shape

@@ -61,7 +61,8 @@ def large(seed: int = 0) -> Discovery:
     rng = np.random.default_rng(seed)
     names = [f"{c}{i}" for i in range(1, 5) for c in "xuyvzw"]
     syms = sympy.symbols(names)
-    basis = [str(b) for b in monomials(list(syms), 3)]
+    mons = monomials(list(syms), 3)
+    basis = [str(b) for b in mons]
     n, k = len(basis), 60
     coef = np.zeros((k, n))
     used = rng.choice(n, size=240, replace=False)
@@ -70,7 +71,7 @@ def large(seed: int = 0) -> Discovery:
         coef[r, cols] = rng.integers(-3, 4, size=cols.size) + 0.0
         coef[r, cols[0]] = 1.0
     spectrum = np.concatenate([np.logspace(0, -9, n - k), np.logspace(-15, -16.5, k)])
-    invs = [Invariant(sympy.Add(*[c * sympy.Symbol(basis[j]) for j, c in
+    invs = [Invariant(sympy.Add(*[int(c) * mons[j] for j, c in
                                   enumerate(coef[r]) if c]), True, "identity-test")
             for r in range(14)]
     return Discovery(
