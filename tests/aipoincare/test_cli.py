@@ -1,0 +1,332 @@
+"""The `aipoincare` command line: exit codes, one-line errors, outputs written only on success."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import sympy
+from sympy.parsing.sympy_parser import parse_expr
+
+from aipoincare import cli
+from aipoincare.cli import example_paths, main
+
+SCRIPT = Path(sys.executable).parent / "aipoincare"
+LV = """
+name = "LV"
+variables = ["x", "y", "z"]
+
+[equations]
+x = "x*(y - z)"
+y = "y*(z - x)"
+z = "z*(x - y)"
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "sys.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_bad_input(code: int, out: str, err: str, pattern: str) -> None:
+    import re
+
+    assert code == 2, (code, out, err)
+    lines = err.splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("error: ")
+    assert re.search(pattern, lines[0]), lines[0]
+    assert "Traceback" not in err and out == ""
+
+
+# ---------------------------------------------------------------- examples
+
+
+def test_examples_lists_shipped_systems(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(["examples"], capsys)
+    assert code == 0 and err == ""
+    assert set(example_paths()) == {"lotka_volterra_3", "atmospheric_chemistry", "fluid_2d",
+                                    "fluid_3d"}
+    for stem, n_vars, nullity, ind in [("lotka_volterra_3", 3, 4, 2),
+                                       ("atmospheric_chemistry", 11, 3, 3),
+                                       ("fluid_2d", 12, 150, 8), ("fluid_3d", 24, 60, 14)]:
+        line = next(ln for ln in out.splitlines() if ln.startswith(stem + " "))
+        cells = line.split()
+        assert int(cells[1]) == n_vars
+        assert [int(cells[-3]), int(cells[-2])] == [nullity, ind]
+        assert Path(cells[-1]).is_file()
+
+
+def test_examples_copy(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(["examples", "--copy", str(tmp_path / "ex")], capsys)
+    assert code == 0
+    assert sorted(p.name for p in (tmp_path / "ex").iterdir()) == [
+        "atmospheric_chemistry.toml", "fluid_2d.toml", "fluid_3d.toml", "lotka_volterra_3.toml"]
+    assert f"copied {tmp_path / 'ex' / 'fluid_2d.toml'}" in out
+    (tmp_path / "f").write_text("")
+    assert_bad_input(*run(["examples", "--copy", str(tmp_path / "f")], capsys), r"is a file")
+
+
+# ---------------------------------------------------------------- usage errors
+
+
+@pytest.mark.parametrize("argv, pattern", [
+    ([], r"required: COMMAND; see `aipoincare --help`"),
+    (["frobnicate"], r"invalid choice: 'frobnicate'"),
+    (["discover"], r"required: FILE"),
+    (["discover", "x.toml", "--degree", "three"], r"argument --degree: must be an integer; got "
+                                                  r"'three'"),
+    (["discover", "x.toml", "--degree", "9"], r"must be an integer from 1 to 8; got 9"),
+    (["discover", "x.toml", "--points", "0"], r"--points: must be an integer of at least 1"),
+    (["discover", "x.toml", "--seed", "-1"], r"--seed: must be an integer of at least 0"),
+    (["discover", "x.toml", "--tol", "2"], r"--tol: must be between 0 and 1"),
+    (["discover", "x.toml", "--bogus"], r"unrecognized arguments: --bogus"),
+    (["discover", "x.toml", "--plot", "fig.gif"], r"--plot 'fig.gif' must end in \.png, \.svg, "
+                                                  r"\.pdf"),
+])
+def test_usage_errors(argv: list[str], pattern: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert_bad_input(*run(argv, capsys), pattern)
+
+
+def test_help_exits_zero(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--help"]) == 0
+    assert "discover" in capsys.readouterr().out
+    assert main(["discover", "--help"]) == 0
+    assert "--json PATH" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------- bad input files
+
+
+BAD = [
+    (LV.replace('x = "x*(y - z)"', 'x = "x*(y - q)"'), r"Unknown name 'q' in \[equations\] x"),
+    (LV.replace('z = "z*(x - y)"\n', ""), r"The variable\(s\) 'z' .* have no equation"),
+    (LV + 'w = "1"\n', r"has an equation for 'w', which is not a declared variable"),
+    (LV.replace('x = "x*(y - z)"', 'x = "x*(y - z"'), r"Syntax error in \[equations\] x .* at "
+                                                      r"column 3"),
+    (LV.replace('x = "x*(y - z)"', 'x = "x^2"'), r"use \*\* for powers"),
+    (LV + '\n[parameters]\nk = "fast"\n', r"The parameter .* 'k' must be a number"),
+    (LV.replace('y = "y*(z - x)"', 'y = "y*(z - x)'), r"is not valid TOML: .*line 7"),
+    (LV + '\n[basis]\ndegree = 12\n', r"The 'degree' of \[basis\] .* must be an integer from 1 "
+                                      r"to 8; got 12"),
+]
+
+
+@pytest.mark.parametrize("text, pattern", BAD)
+def test_bad_system_files(tmp_path: Path, text: str, pattern: str,
+                          capsys: pytest.CaptureFixture[str]) -> None:
+    out_json = tmp_path / "out.json"
+    path = write(tmp_path, text)
+    assert_bad_input(*run(["discover", str(path), "--json", str(out_json)], capsys), pattern)
+    assert not out_json.exists()
+
+
+def test_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert_bad_input(*run(["discover", str(tmp_path / "nope.toml")], capsys),
+                     r"The system file '.*nope\.toml' does not exist")
+
+
+def test_injection_rejected_without_running(tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    marker = tmp_path / "pwned"
+    path = write(tmp_path, LV.replace('x = "x*(y - z)"',
+                                      f'x = "__import__(\'os\').system(\'touch {marker}\')"'))
+    assert_bad_input(*run(["discover", str(path)], capsys), r"Attribute access \('\.'\) is not "
+                                                             r"allowed")
+    assert not marker.exists()
+    path = write(tmp_path, LV.replace('x = "x*(y - z)"', 'x = "x.__class__"'))
+    assert_bad_input(*run(["discover", str(path)], capsys), r"Attribute access")
+
+
+def test_data_file_wrong_columns(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "states.csv").write_text("1,2\n3,4\n")
+    path = write(tmp_path, LV + '\n[sampling]\ndata = "states.csv"\n')
+    assert_bad_input(*run(["discover", str(path)], capsys),
+                     r"Row 1 of the data file '.*states\.csv' has 2 columns; expected 3 "
+                     r"\(x, y, z\)")
+
+
+def test_no_usable_points(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(tmp_path, 'variables = ["x"]\n[equations]\nx = "sqrt(-x**2 - 1)"\n'
+                           '[basis]\ndegree = 2\n')
+    assert_bad_input(*run(["discover", str(path)], capsys), r"No usable sample points")
+
+
+def test_memory_budget(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRAINCORE_MEMORY_BUDGET", "1K")
+    out_json = tmp_path / "out.json"
+    code, out, err = run(["discover", "lotka_volterra_3", "--json", str(out_json)], capsys)
+    assert_bad_input(code, out, err, r"memory budget")
+    assert not out_json.exists()
+
+
+def test_device_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out_json = tmp_path / "out.json"
+    assert_bad_input(*run(["discover", "lotka_volterra_3", "--device", "tpu", "--json",
+                           str(out_json)], capsys), r"must be 'auto', 'cpu', 'cuda'")
+    if not __import__("torch").cuda.is_available():
+        assert_bad_input(*run(["discover", "lotka_volterra_3", "--device", "cuda"], capsys),
+                         r"CUDA is not available")
+    assert not out_json.exists()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere")
+def test_unwritable_output_refused_before_work(tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    try:
+        assert_bad_input(*run(["discover", "lotka_volterra_3", "--json", str(ro / "a.json")],
+                              capsys), r"is not writable")
+    finally:
+        ro.chmod(0o700)
+
+
+def test_output_is_a_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert_bad_input(*run(["discover", "lotka_volterra_3", "--json", str(tmp_path)], capsys),
+                     r"--json '.*' is a directory; give a file name")
+
+
+def test_internal_error_one_line_exit_1(capsys: pytest.CaptureFixture[str],
+                                        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import aipoincare.discover as disc
+
+    def boom(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("kaput\nsecond line")
+
+    monkeypatch.setattr(disc, "discover", boom)
+    out_json = tmp_path / "o.json"
+    code = main(["discover", "lotka_volterra_3", "--json", str(out_json)])
+    out, err = capsys.readouterr()
+    assert code == 1 and len(err.splitlines()) == 1
+    assert err.startswith("error: internal error (RuntimeError: kaput second line); rerun with "
+                          "AIPOINCARE_DEBUG=1")
+    assert not out_json.exists()
+    monkeypatch.setenv("AIPOINCARE_DEBUG", "1")
+    with pytest.raises(RuntimeError, match="kaput"):
+        main(["discover", "lotka_volterra_3"])
+
+
+def test_interrupt(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    import aipoincare.discover as disc
+
+    def stop(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(disc, "discover", stop)
+    assert main(["discover", "lotka_volterra_3"]) == 130
+    assert capsys.readouterr().err == "error: interrupted; no output files were written.\n"
+
+
+def test_plot_failure_writes_no_outputs(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    import aipoincare.plotting as plotting
+
+    def fail(*args: object, **kwargs: object) -> bytes:
+        raise ValueError("cannot draw")
+
+    monkeypatch.setattr(plotting, "render_discovery", fail)
+    out_json, out_png = tmp_path / "o.json", tmp_path / "o.png"
+    assert_bad_input(*run(["discover", "lotka_volterra_3", "--json", str(out_json), "--plot",
+                           str(out_png)], capsys), "cannot draw")
+    assert list(tmp_path.iterdir()) == []  # JSON is not written when the plot fails
+
+
+# ---------------------------------------------------------------- success
+
+
+def test_discover_lotka_volterra(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out_json, out_png, out_tex = tmp_path / "lv.json", tmp_path / "lv.png", tmp_path / "lv.tex"
+    code, out, err = run(["discover", "lotka_volterra_3", "--seed", "1", "--json",
+                          str(out_json), "--plot", str(out_png), "--latex", str(out_tex)], capsys)
+    assert code == 0, err
+    assert "nullity      4" in out and "(expected 4: matches)" in out
+    assert "independent  2" in out and "H1 = " in out and "H2 = " in out
+    assert f"wrote {out_json}" in out
+    doc = json.loads(out_json.read_text())
+    assert doc["nullity"] == 4 and doc["independent"] == 2 and doc["basis_size"] == 19
+    assert doc["variables"] == ["x", "y", "z"]
+    assert all(inv["verified"] for inv in doc["invariants"])
+    names = {v: sympy.Symbol(v) for v in doc["variables"]}
+    x, y, z = names["x"], names["y"], names["z"]
+    found = {sympy.expand(parse_expr(inv["expr"], local_dict=names)) for inv in doc["invariants"]}
+    # oracle: both invariants are conserved by the LV flow, checked here independently
+    f = {x: x * (y - z), y: y * (z - x), z: z * (x - y)}
+    for h in found:
+        assert sympy.expand(sum(sympy.diff(h, v) * fv for v, fv in f.items())) == 0
+    assert out_png.read_bytes()[:4] == b"\x89PNG"
+    assert out_tex.read_text().startswith("\\documentclass")
+
+
+def test_quiet_and_file_path(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(tmp_path, LV)
+    code, out, err = run(["discover", str(path), "--quiet", "--degree", "1", "--json",
+                          str(tmp_path / "o.json")], capsys)
+    assert code == 0 and out == "" and err == ""
+    doc = json.loads((tmp_path / "o.json").read_text())
+    assert doc["basis_size"] == 3 and doc["nullity"] == 1
+    assert sympy.expand(parse_expr(doc["invariants"][0]["expr"]) - sympy.Symbol("x")
+                        - sympy.Symbol("y") - sympy.Symbol("z")) == 0 or \
+        doc["invariants"][0]["expr"].replace(" ", "") in ("x+y+z", "-x-y-z")
+
+
+# ---------------------------------------------------------------- the installed script
+
+
+def _script() -> list[str]:
+    if not SCRIPT.exists():
+        pytest.skip("the aipoincare console script is not installed in this environment")
+    return [str(SCRIPT)]
+
+
+@pytest.mark.slow  # a fresh interpreter imports torch: a few seconds
+def test_installed_script_success_and_json(tmp_path: Path) -> None:
+    out_json = tmp_path / "lv.json"
+    proc = subprocess.run([*_script(), "discover", "lotka_volterra_3", "--json", str(out_json)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "independent  2" in proc.stdout
+    doc = json.loads(out_json.read_text())
+    assert {"name", "variables", "basis_size", "points", "nullity", "independent", "invariants",
+            "spectrum", "seconds"} <= set(doc)
+    assert doc["nullity"] == 4 and doc["independent"] == 2
+    assert all(i["verified"] and i["method"] for i in doc["invariants"])
+
+
+@pytest.mark.slow  # a fresh interpreter imports torch: a few seconds
+def test_installed_script_bad_input(tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    path = write(tmp_path, LV.replace('x = "x*(y - z)"',
+                                      f'x = "__import__(\'os\').system(\'touch {marker}\')"'))
+    proc = subprocess.run([*_script(), "discover", str(path), "--json", str(tmp_path / "o.json")],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert len(proc.stderr.splitlines()) == 1 and proc.stderr.startswith("error: ")
+    assert not marker.exists() and not (tmp_path / "o.json").exists()
+
+
+@pytest.mark.slow  # a fresh interpreter imports torch: a few seconds
+def test_python_dash_m(tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, "-m", "aipoincare", "discover",
+                           str(tmp_path / "missing.toml")], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("error: The system file") and len(proc.stderr.splitlines()) == 1
+
+
+def test_module_exports() -> None:
+    assert cli.__all__ == ["main", "example_paths"]
