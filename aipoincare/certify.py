@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import sympy
@@ -31,9 +32,9 @@ from .exact import ConstraintSolver, ExactNotApplicable, constraint_solver, rand
 
 __all__ = ["Certificate", "certify", "certify_many", "lie_derivative", "degree_bound"]
 
-#: Symbolic expansion is attempted only below this size estimate (terms of H x operations
+#: Symbolic expansion is attempted only below this size estimate (terms of H x tree size
 #: of f); above it the randomised identity test is used (seconds instead of minutes).
-SYMBOLIC_BUDGET = 4000
+SYMBOLIC_BUDGET = 6000
 
 
 @dataclass(frozen=True)
@@ -149,34 +150,78 @@ def certify(h: sympy.Expr, system, seed: int = 0, points: int = 4, primes: int =
     >>> certify(x*y*z, lv).verified, certify(x, lv).verified
     (True, False)
     """
+    return certify_many([h], system, seed=seed, points=points, primes=primes,
+                        method=method)[0]
+
+
+@lru_cache(maxsize=16)
+def _system_facts(variables: tuple, equations: tuple) -> tuple[bool, int]:
+    """(f rational with exact coefficients, tree size of f): computed once per system.
+
+    The tree size (shared subexpressions counted at each use) is what symbolic expansion
+    pays, unlike evaluation, which memoises them.
+    """
+    rational = all(is_rational_function(f, variables) for f in equations)
+    sizes: dict[sympy.Basic, int] = {}
+
+    def size(e: sympy.Basic) -> int:
+        if e not in sizes:
+            sizes[e] = 1 + sum(size(a) for a in e.args)
+        return sizes[e]
+
+    return rational, sum(size(f) for f in equations)
+
+
+def certify_many(exprs: Sequence[sympy.Expr], system, seed: int = 0, points: int = 4,
+                 primes: int = 2, method: str = "auto") -> list[Certificate]:
+    """:func:`certify` for several candidates, sharing the work.
+
+    The identity tests of all candidates run at the same random points in one evaluation
+    (shared subexpressions of f are computed once); each candidate's test is as strong as
+    on its own, since the points do not depend on the candidate.
+
+    Returns
+    -------
+    list of Certificate, one per expression
+    """
     methods = ("auto", "symbolic", "identity-test", "mpmath-50-digits")
     if method not in methods:
         raise ValueError(f"The certificate 'method' must be one of {', '.join(methods)}; got "
                          f"{method!r}.")
-    h = as_expr(h)
-    variables = list(system.variables)
+    hs = [as_expr(h) for h in exprs]
+    variables = tuple(system.variables)
     rng = np.random.default_rng(seed)
-    rational = (is_rational_function(h, variables)
-                and all(is_rational_function(f, variables) for f in system.equations))
+    f_rational, f_size = _system_facts(variables, tuple(system.equations))
     why = ""
     solver: ConstraintSolver | None
     try:
-        solver = constraint_solver(tuple(variables), tuple(system.constraints))
+        solver = constraint_solver(variables, tuple(system.constraints))
     except ExactNotApplicable as err:
         solver, why = None, str(err)
-    lie = lie_derivative(h, system)
-    if method == "mpmath-50-digits" or (method == "auto" and not rational):
-        return _mpmath_check(h, lie, system, solver, rng, points)
-    if not rational:
-        return Certificate(False, float("nan"), "undecided",
-                           "The system or H is not rational with exact coefficients, so the "
-                           f"{method} check does not apply; use mpmath-50-digits.")
-    if solver is None:
-        return Certificate(False, float("nan"), "undecided", f"No exact check applies: {why}.")
-    cost = _terms(h) * sum(sympy.count_ops(f) for f in system.equations)
-    if method == "symbolic" or (method == "auto" and cost <= SYMBOLIC_BUDGET):
-        return _symbolic_check(lie, solver)
-    return _identity_test(lie, system, solver, rng, points, primes)
+    out: list[Certificate | None] = [None] * len(hs)
+    batch: list[int] = []
+    for k, h in enumerate(hs):
+        rational = f_rational and is_rational_function(h, variables)
+        if method == "mpmath-50-digits" or (method == "auto" and not rational):
+            out[k] = _mpmath_check(h, lie_derivative(h, system), system, solver, rng, points)
+        elif not rational:
+            out[k] = Certificate(False, float("nan"), "undecided",
+                                 "The system or H is not rational with exact coefficients, so "
+                                 f"the {method} check does not apply; use mpmath-50-digits.")
+        elif solver is None:
+            out[k] = Certificate(False, float("nan"), "undecided",
+                                 f"No exact check applies: {why}.")
+        elif method == "symbolic" or (method == "auto"
+                                      and _terms(h) * f_size <= SYMBOLIC_BUDGET):
+            out[k] = _symbolic_check(lie_derivative(h, system), solver)
+        else:
+            batch.append(k)
+    if batch:
+        lies = [lie_derivative(hs[k], system) for k in batch]
+        for k, cert in zip(batch, _identity_test(lies, system, solver, rng, points, primes),
+                           strict=True):
+            out[k] = cert
+    return out  # type: ignore[return-value]
 
 
 def _symbolic_check(lie: sympy.Expr, solver: ConstraintSolver) -> Certificate:
@@ -198,14 +243,13 @@ def _symbolic_check(lie: sympy.Expr, solver: ConstraintSolver) -> Certificate:
                        f"{sympy.sstr(num)[:200]}.")
 
 
-def _identity_test(lie: sympy.Expr, system, solver: ConstraintSolver,
-                   rng: np.random.Generator, points: int, primes: int) -> Certificate:
+def _identity_test(lies: Sequence[sympy.Expr], system, solver: ConstraintSolver,
+                   rng: np.random.Generator, points: int, primes: int) -> list[Certificate]:
     degrees: dict[sympy.Symbol, tuple[int, int]] = {v: (1, 0) for v in solver.free}
     for s in reversed(solver.solved):  # later solved variables first: earlier ones use them
-        nb = degree_bound(s.rest, degrees)
-        na = degree_bound(s.coef, degrees)
-        degrees[s.var] = (max(nb, 1) if nb else 0, na)
-    bound = degree_bound(lie, degrees)
+        degrees[s.var] = (degree_bound(s.rest, degrees), degree_bound(s.coef, degrees))
+    bounds = [degree_bound(lie, degrees) for lie in lies]
+    failed: dict[int, int] = {}
     used: list[int] = []
     for _ in range(primes):
         p = random_prime(rng, exclude=used)
@@ -213,22 +257,28 @@ def _identity_test(lie: sympy.Expr, system, solver: ConstraintSolver,
         got = 0
         while got < points:
             pts, ok = solver.sample_mod_p(points - got, p, rng)
-            vals, ok2 = eval_mod_p([lie], list(system.variables), pts, p)
+            vals, ok2 = eval_mod_p(lies, list(system.variables), pts, p)
             keep = ok & ok2
-            if (vals[keep] != 0).any():
-                return Certificate(False, 1.0, "identity-test",
-                                   f"grad H . f is nonzero at a random point mod {p}: H is "
-                                   "not conserved.")
+            for k in np.nonzero((vals[keep] != 0).any(0))[0]:
+                failed.setdefault(int(k), p)
             got += int(keep.sum())
     on = " of the constraint set" if system.constraints else ""
-    prob = float(bound) / min(used)
-    return Certificate(
-        True, 0.0, "identity-test",
-        f"grad H . f evaluated exactly at {points} random points{on} modulo each of "
-        f"{primes} random 31-bit primes ({', '.join(map(str, used))}) is 0; its numerator has "
-        f"degree <= {bound} in the free variables, so a nonzero one would vanish at one such "
-        f"point with probability <= {prob:.1e}: error probability <= {prob:.1e}^{points} "
-        f"per prime (unless a prime divides all its coefficients).")
+    certs = []
+    for k, bound in enumerate(bounds):
+        if k in failed:
+            certs.append(Certificate(False, 1.0, "identity-test",
+                                     f"grad H . f is nonzero at a random point mod {failed[k]}:"
+                                     " H is not conserved."))
+            continue
+        prob = float(bound) / min(used)
+        certs.append(Certificate(
+            True, 0.0, "identity-test",
+            f"grad H . f evaluated exactly at {points} random points{on} modulo each of "
+            f"{primes} random 31-bit primes ({', '.join(map(str, used))}) is 0; its numerator "
+            f"has degree <= {bound} in the free variables, so a nonzero one would vanish at "
+            f"one such point with probability <= {prob:.1e}: error probability <= "
+            f"{prob:.1e}^{points} per prime (unless a prime divides all its coefficients)."))
+    return certs
 
 
 def _mpmath_check(h: sympy.Expr, lie: sympy.Expr, system, solver: ConstraintSolver | None,
@@ -274,8 +324,3 @@ def _mpmath_check(h: sympy.Expr, lie: sympy.Expr, system, solver: ConstraintSolv
     return Certificate(False, worst, "mpmath-50-digits",
                        f"|grad H . f| / sum |terms| reaches {worst:.1e} at {tried} random "
                        "points (60 digits): H is not conserved.")
-
-
-def certify_many(exprs: Sequence[sympy.Expr], system, seed: int = 0) -> list[Certificate]:
-    """:func:`certify` for each expression (seeds ``seed``, ``seed + 1``, ...)."""
-    return [certify(h, system, seed=seed + k) for k, h in enumerate(exprs)]

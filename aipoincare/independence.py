@@ -37,12 +37,21 @@ def simplicity_order(vectors: Sequence[dict[int, object]], basis: Basis) -> list
 
     Key: number of terms, then highest total degree, then the vector's last basis column.
     """
-    degree = [sympy.Poly(e, *basis.variables).total_degree()
-              if e.is_polynomial(*basis.variables) else 99 for e in basis.exprs]
+    exps = getattr(basis, "exponents", None)
+    cache: dict[int, int] = {}
+
+    def degree(i: int) -> int:
+        if exps is not None:
+            return int(exps[i].sum())
+        if i not in cache:
+            e = basis.exprs[i]
+            cache[i] = (sympy.Poly(e, *basis.variables).total_degree()
+                        if e.is_polynomial(*basis.variables) else 99)
+        return cache[i]
 
     def key(k: int) -> tuple:
         v = vectors[k]
-        return (len(v), max(degree[i] for i in v), max(v), k)
+        return (len(v), max((degree(i) for i in v), default=0), max(v, default=0), k)
 
     return sorted(range(len(vectors)), key=key)
 
@@ -56,12 +65,12 @@ class ExactIndependence:
     kept : list of int
         Indices (into the candidate list) of the independent invariants, in greedy order.
     rank : int
-        Tangent (or plain, without constraints) Jacobian rank of all candidates.
+        Tangent Jacobian rank of all candidates (the plain rank without constraints).
     ambient_rank : int
         Rank with ambient gradients (ignoring the constraints).
     prime : int
     confirmed : bool
-        The rank at a second independent random point agrees.
+        The rank (of the chosen kind) at a second independent random point agrees.
     """
 
     kept: list[int]
@@ -92,7 +101,8 @@ def _jacobians_mod_p(vectors: Sequence[dict[int, sympy.Rational]], basis: Basis,
 
 
 def exact_independence(vectors: Sequence[dict[int, sympy.Rational]], basis: Basis,
-                       system, solver, rng: np.random.Generator, p: int) -> ExactIndependence:
+                       system, solver, rng: np.random.Generator, p: int,
+                       tangent: bool = False) -> ExactIndependence:
     """Greedy functional independence by exact ranks over GF(p).
 
     Parameters
@@ -107,6 +117,9 @@ def exact_independence(vectors: Sequence[dict[int, sympy.Rational]], basis: Basi
     rng : numpy.random.Generator
     p : int
         A prime below 2**31.
+    tangent : bool
+        Greedy selection with gradients restricted to the tangent space of the constraint
+        set (True) or ambient gradients (False). Both final ranks are reported.
     """
     order = simplicity_order(vectors, basis)
     dg_exprs = [sympy.diff(g, v) for g in system.constraints for v in system.variables]
@@ -123,23 +136,27 @@ def exact_independence(vectors: Sequence[dict[int, sympy.Rational]], basis: Basi
             cons.append(dg[j].reshape(len(system.constraints), -1) if dg_exprs
                         else np.zeros((0, len(system.variables)), dtype=np.int64))
     base = [_rank_mod_p(c, p) for c in cons]
+    extra = cons[0] if tangent else cons[0][:0]
+    offset = base[0] if tangent else 0
     kept: list[int] = []
     rank = 0
     for k in order:
         trial = kept + [k]
-        r = _rank_mod_p(np.vstack([jac[0][trial], cons[0]]), p) - base[0]
+        r = _rank_mod_p(np.vstack([jac[0][trial], extra]), p) - offset
         if r > rank:
             kept.append(k)
             rank = r
-    second = _rank_mod_p(np.vstack([jac[1], cons[1]]), p) - base[1]
+    tangent_rank = _rank_mod_p(np.vstack([jac[0], cons[0]]), p) - base[0]
     ambient = _rank_mod_p(jac[0], p)
-    return ExactIndependence(kept=kept, rank=rank, ambient_rank=ambient, prime=p,
+    second = (_rank_mod_p(np.vstack([jac[1], cons[1]]), p) - base[1] if tangent
+              else _rank_mod_p(jac[1], p))
+    return ExactIndependence(kept=kept, rank=tangent_rank, ambient_rank=ambient, prime=p,
                              confirmed=second == rank)
 
 
 def numerical_independence(coefficients: np.ndarray, basis: Basis, system, x: torch.Tensor,
-                           order: Sequence[int] | None = None, rtol: float = 1e-6
-                           ) -> tuple[list[int], np.ndarray]:
+                           order: Sequence[int] | None = None, rtol: float = 1e-6,
+                           tangent: bool = False) -> tuple[list[int], np.ndarray]:
     """Greedy independence from float Jacobians at many points, and the spectrum.
 
     Parameters
@@ -156,6 +173,8 @@ def numerical_independence(coefficients: np.ndarray, basis: Basis, system, x: to
         A candidate is kept when the median over points of the smallest singular value of
         the (tangent) Jacobian with it added stays above ``rtol`` (gradients are normalised
         to unit length before the projection onto the tangent space).
+    tangent : bool
+        Project the gradients onto the tangent space of the constraint set first.
 
     Returns
     -------
@@ -168,7 +187,7 @@ def numerical_independence(coefficients: np.ndarray, basis: Basis, system, x: to
     theta = torch.as_tensor(coefficients, dtype=torch.float64, device=x.device)
     jac = torch.einsum("ci,nik->nck", theta, g)  # shape (n, m, n_vars)
     jac = jac / torch.linalg.vector_norm(jac, dim=2, keepdim=True).clamp_min(1e-300)
-    if system.constraints:
+    if system.constraints and tangent:
         dg = compile_torch([sympy.diff(c, v) for c in system.constraints
                             for v in system.variables], system.variables)(x)
         dg = dg.reshape(x.shape[0], len(system.constraints), -1)

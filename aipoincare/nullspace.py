@@ -71,32 +71,36 @@ def scaled_matrix(basis: Basis, f_fn: Callable[[torch.Tensor], torch.Tensor],
     Returns
     -------
     a : Tensor, shape (n, n_cols)
-        Rows of unit norm (all-zero rows stay zero).
+        Rows of unit norm (all-zero rows stay zero) when ``cols`` is given (one block);
+        for all columns the rows are left for the caller to normalise per block.
     scale : Tensor, shape (n_cols,)
         RMS over the points of ``|grad b_i|`` (1 where it is 0).
     """
-    cols = np.arange(basis.size) if cols is None else cols
     n = x.shape[0]
     chunk = chunk_rows or row_chunk_size(basis.size * 4)
-    pieces, sq = [], torch.zeros(len(cols), dtype=torch.float64, device=x.device)
+    pieces, sq = [], None
     for start in range(0, n, chunk):
         xc = x[start:start + chunk]
-        fc = f_fn(xc)
-        if hasattr(basis, "exponents"):
-            a = basis.lie_torch(xc, fc, cols=cols)  # shape (rows, n_cols)
-            norms = basis.gradient_norms_torch(xc)[:, torch.as_tensor(cols, device=x.device)]
-        else:
-            a = basis.lie_torch(xc, fc)[:, torch.as_tensor(cols, device=x.device)]
-            norms = basis.gradient_norms_torch(xc)[:, torch.as_tensor(cols, device=x.device)]
-        sq += (norms ** 2).sum(0)
+        a = basis.lie_torch(xc, f_fn(xc))  # shape (rows, size)
+        norms = basis.gradient_norms_torch(xc)
+        if cols is not None:
+            idx = torch.as_tensor(cols, device=x.device)
+            a, norms = a[:, idx], norms[:, idx]
+        part = (norms * norms).sum(0)
+        sq = part if sq is None else sq + part
         pieces.append(a)
     a = torch.cat(pieces, 0)
     scale = (sq / max(n, 1)).sqrt()
     scale = torch.where(scale > 0, scale, torch.ones_like(scale))
     a = a / scale
-    row = torch.linalg.vector_norm(a, dim=1, keepdim=True)
-    a = a / torch.where(row > 0, row, torch.ones_like(row))
+    if cols is not None:
+        a = _normalise_rows(a)
     return a, scale
+
+
+def _normalise_rows(a: torch.Tensor) -> torch.Tensor:
+    row = torch.linalg.vector_norm(a, dim=1, keepdim=True)
+    return a / torch.where(row > 0, row, torch.ones_like(row))
 
 
 def numerical_null_space(basis: Basis, f_fn: Callable[[torch.Tensor], torch.Tensor],
@@ -122,12 +126,14 @@ def numerical_null_space(basis: Basis, f_fn: Callable[[torch.Tensor], torch.Tens
     """
     n = x.shape[0]
     biggest = max(len(b) for b in blocks)
-    check_memory(8 * (3 * n * biggest + 3 * biggest ** 2 + n * basis.size // 4),
+    check_memory(8 * (2 * n * basis.size + 3 * n * biggest + 3 * biggest ** 2),
                  f"the {n} x {biggest} float64 matrix block and its SVD",
                  "lower the degree or the number of points")
     spectra, svs = [], []
+    full, full_scale = scaled_matrix(basis, f_fn, x)  # shape (n, size): built once
     for block in blocks:
-        a, scale = scaled_matrix(basis, f_fn, x, block)
+        idx = torch.as_tensor(block, device=x.device)
+        a, scale = _normalise_rows(full[:, idx]), full_scale[idx]
         m = torch.linalg.qr(a, mode="r").R if a.shape[0] > 2 * a.shape[1] else a
         if vectors:
             _, s, vh = torch.linalg.svd(m, full_matrices=True)
