@@ -22,6 +22,8 @@ import io
 import math
 import os
 import re
+import textwrap
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import matplotlib
@@ -157,17 +159,25 @@ def plot_independence(ax: Axes, discovery: Discovery) -> None:
         ax.set_axis_off()
         ax.set_title(f"Independent: {d.independent}", fontsize=10)
         return
+    top = np.nanmax(np.abs(values)) if np.isfinite(values).any() else 0.0
+    if top > 0:
+        values = values / top  # normalised like the main spectrum
     n_dep = max(values.size - d.independent, 0)
     _cut_plot(ax, values, n_dep, "dependent", r"$\sigma_i/\sigma_1$ of the Jacobian")
     ax.set_title(f"Functional independence: {d.independent} independent "
                  f"{'(exact)' if d.exact else '(numerical)'}", fontsize=10)
 
 
-_FACTOR = re.compile(r"^([A-Za-z]+?)(\d*)(?:\*\*(\d+))?$")
+_FACTOR = re.compile(r"^([A-Za-z][A-Za-z0-9]*)(?:\^(\d+))?$")
 
 
-def pretty_label(label: str) -> str:
-    """A basis label as mathtext: ``"x1**2*u2"`` -> ``"$x_{1}^{2}u_{2}$"``; others unchanged.
+def pretty_label(label: str, roman: bool = False) -> str:
+    """A basis label as mathtext: ``"x1**2*u2"`` -> ``"$x_{1}^{2}u_{2}$"``.
+
+    Digit runs become subscripts and powers superscripts. Single letters are italic (maths
+    variables) unless ``roman`` (used when some variable has a multi-letter name, such as
+    chemical species: ``"HO2H"`` -> ``"$\\mathrm{HO}_{2}\\mathrm{H}$"``). Labels that are not
+    products of powers of plain names (``"log(x)"``) are returned unchanged.
 
     Examples
     --------
@@ -176,13 +186,26 @@ def pretty_label(label: str) -> str:
     """
     parts = []
     for factor in label.replace("**", "^").split("*"):
-        m = _FACTOR.match(factor.replace("^", "**"))
+        m = _FACTOR.match(factor.strip())
         if m is None:
             return label
-        name, sub, power = m.groups()
-        text = name if len(name) == 1 else f"\\mathrm{{{name}}}"
-        parts.append(text + (f"_{{{sub}}}" if sub else "") + (f"^{{{power}}}" if power else ""))
-    return "$" + "".join(parts) + "$"
+        name, power = m.groups()
+        tokens = re.findall(r"[A-Za-z]+|\d+", name)
+        text = ""
+        for tok in tokens:
+            if tok.isdigit():
+                text += f"_{{{tok}}}"
+            elif len(tok) == 1 and not roman:
+                text += tok
+            else:
+                text += f"\\mathrm{{{tok}}}"
+        parts.append(text + (f"^{{{power}}}" if power else ""))
+    return "$" + ("\\," if roman else "").join(parts) + "$"  # thin space between species
+
+
+def _roman(variables: Sequence[str]) -> bool:
+    """Whether any variable name has a run of several letters (chemical species style)."""
+    return any(len(run) > 1 for v in variables for run in re.findall(r"[A-Za-z]+", v))
 
 
 def _used_columns(coef: np.ndarray, rtol: float = 1e-10) -> np.ndarray:
@@ -192,30 +215,82 @@ def _used_columns(coef: np.ndarray, rtol: float = 1e-10) -> np.ndarray:
     return np.nonzero((np.abs(coef) > rtol * scale).any(axis=0))[0]
 
 
-def plot_coefficients(ax: Axes, discovery: Discovery) -> None:
+def _invariant_rows(discovery: Discovery) -> np.ndarray | None:
+    """Coefficient rows (independent, basis_size) of the invariants, from their dicts."""
+    index = {label: i for i, label in enumerate(discovery.basis_labels)}
+    rows = np.zeros((len(discovery.invariants), len(discovery.basis_labels)))
+    for r, inv in enumerate(discovery.invariants):
+        if not inv.coefficients:
+            return None
+        for label, value in inv.coefficients.items():
+            if label not in index:
+                return None
+            try:
+                rows[r, index[label]] = float(value)
+            except (TypeError, ValueError):
+                return None
+    return rows
+
+
+def _row_names(coef: np.ndarray, inv_rows: np.ndarray | None) -> tuple[list[str], list[int]]:
+    """Name rows H_k when they are (a multiple of) invariant k, else C_r; invariants first."""
+    names = [f"C{r + 1}" for r in range(coef.shape[0])]
+    if inv_rows is not None and inv_rows.shape[1] == coef.shape[1]:
+        unit = coef / np.maximum(np.linalg.norm(coef, axis=1, keepdims=True), 1e-300)
+        for k, row in enumerate(inv_rows):
+            v = row / max(np.linalg.norm(row), 1e-300)
+            match = np.nonzero(np.abs(np.abs(unit @ v) - 1.0) < 1e-9)[0]
+            free = [m for m in match if names[m].startswith("C")]
+            if free:
+                names[free[0]] = f"H{k + 1}"
+    order = sorted(range(len(names)), key=lambda r: (names[r][0] != "H",
+                                                     int(names[r][1:])))
+    return [names[r] for r in order], order
+
+
+def plot_coefficients(ax: Axes, discovery: Discovery, max_columns: int = 200) -> None:
     """Heat map of the sparse coefficients, rows normalised, only used basis functions shown.
+
+    Rows that are the independent invariants are labelled H1, H2, ... and drawn first; the
+    other elements of the conserved basis are C-rows. When the conserved basis uses more
+    than ``max_columns`` basis functions (the 3D fluid's uses ~1600 of 2924), only the
+    independent invariants are drawn, so that the labels stay readable.
 
     Parameters
     ----------
     ax : matplotlib Axes
     discovery : Discovery
-        Uses ``coefficients`` (shape (nullity, basis_size)) and ``basis_labels``.
+        Uses ``coefficients`` (shape (nullity, basis_size)), ``basis_labels`` and the
+        invariants' ``coefficients``.
+    max_columns : int
+        Most basis functions to draw for the whole conserved basis.
     """
     d = discovery
-    if d.coefficients is None or np.asarray(d.coefficients).size == 0:
+    inv_rows = _invariant_rows(d)
+    coef = None if d.coefficients is None else np.asarray(d.coefficients, dtype=np.float64)
+    if coef is None or coef.size == 0:
+        coef = inv_rows
+    if coef is None or coef.size == 0:
         ax.text(0.5, 0.5, "no conserved quantity: no coefficients", ha="center", va="center",
                 transform=ax.transAxes)
         ax.set_axis_off()
         return
-    coef = np.asarray(d.coefficients, dtype=np.float64)
     coef = np.where(np.isfinite(coef), coef, 0.0)
     cols = _used_columns(coef)
+    what = f"the {coef.shape[0]} conserved quantities"
+    if cols.size > max_columns and inv_rows is not None and inv_rows.size:
+        total = cols.size
+        coef = inv_rows
+        cols = _used_columns(coef)
+        what = (f"the {coef.shape[0]} independent invariants (the whole conserved basis of "
+                f"{d.nullity} uses {total} basis functions: see --json)")
     if cols.size == 0:
         ax.text(0.5, 0.5, "all coefficients are zero", ha="center", va="center",
                 transform=ax.transAxes)
         ax.set_axis_off()
         return
-    sub = coef[:, cols]
+    names, order = _row_names(coef, inv_rows)
+    sub = coef[order][:, cols]
     row_scale = np.abs(sub).max(axis=1, keepdims=True)
     sub = sub / np.where(row_scale > 0, row_scale, 1.0)   # each row's largest entry is +-1
     sub = np.where(np.abs(sub) > 1e-10, sub, np.nan)       # blanks where a coefficient is 0
@@ -223,7 +298,8 @@ def plot_coefficients(ax: Axes, discovery: Discovery) -> None:
     image = ax.imshow(sub, aspect="auto", cmap=cmap, interpolation="nearest",
                       norm=TwoSlopeNorm(vcenter=0.0, vmin=-1.0, vmax=1.0))
     n_rows, n_cols = sub.shape
-    labels = [pretty_label(d.basis_labels[c]) if c < len(d.basis_labels) else str(c)
+    roman = _roman(d.variables)
+    labels = [pretty_label(d.basis_labels[c], roman) if c < len(d.basis_labels) else str(c)
               for c in cols]
     step = max(1, math.ceil(n_cols / _MAX_LABELLED))
     ticks = np.arange(0, n_cols, step)
@@ -232,10 +308,8 @@ def plot_coefficients(ax: Axes, discovery: Discovery) -> None:
     ax.set_xticklabels([labels[t] for t in ticks], rotation=90, fontsize=fontsize)
     rstep = max(1, math.ceil(n_rows / _MAX_ROWS_LABELLED))
     rticks = np.arange(0, n_rows, rstep)
-    n_ind = d.independent
     ax.set_yticks(rticks)
-    ax.set_yticklabels([f"{'H' if r < n_ind else 'C'}{r + 1}" for r in rticks],
-                       fontsize=8 if n_rows <= 20 else 6)
+    ax.set_yticklabels([names[r] for r in rticks], fontsize=8 if n_rows <= 20 else 6)
     # grid lines between cells help reading a sparse matrix
     if n_cols <= 200 and n_rows <= 200:
         ax.set_xticks(np.arange(-0.5, n_cols, 1), minor=True)
@@ -244,9 +318,9 @@ def plot_coefficients(ax: Axes, discovery: Discovery) -> None:
         ax.tick_params(which="minor", length=0)
     shown = (f"{n_cols} of {d.basis_size} basis functions used" if n_cols < d.basis_size
              else f"all {n_cols} basis functions")
-    ax.set_title(f"Sparse coefficients of the {n_rows} conserved quantities ({shown}; "
-                 "rows scaled to max |c| = 1; blank = 0)", fontsize=10)
-    ax.set_ylabel("conserved quantity")
+    ax.set_title(f"Sparse coefficients of {what}; {shown}; rows scaled to max |c| = 1, "
+                 "blank = 0", fontsize=10)
+    ax.set_ylabel("H: independent invariant, C: other conserved", fontsize=8)
     cbar = ax.figure.colorbar(image, ax=ax, fraction=0.025, pad=0.01)
     cbar.ax.tick_params(labelsize=8)
 
@@ -257,6 +331,9 @@ def _figure(discovery: Discovery) -> Figure:
     n_used = 0 if coef is None or coef.size == 0 else _used_columns(
         np.where(np.isfinite(coef), coef, 0.0)).size
     n_rows = 0 if coef is None else coef.shape[0]
+    inv_rows = _invariant_rows(d)
+    if n_used > 200 and inv_rows is not None and inv_rows.size:  # as plot_coefficients
+        n_used, n_rows = _used_columns(inv_rows).size, inv_rows.shape[0]
     width = float(np.clip(6 + 0.2 * min(n_used, _MAX_LABELLED), 10, 24))
     heat_h = float(np.clip(1.2 + 0.22 * min(n_rows, 60), 2.2, 11)) + (
         1.2 if n_used <= _MAX_LABELLED else 1.6)  # room for rotated labels
@@ -267,8 +344,9 @@ def _figure(discovery: Discovery) -> Figure:
     plot_coefficients(fig.add_subplot(grid[1, :]), d)
     how = "exact" if d.exact else "numerical"
     verified = sum(bool(i.verified) for i in d.invariants)
-    fig.suptitle(f"{d.name}: {d.nullity} conserved in the basis, {d.independent} independent "
-                 f"({how}), {verified} certified", fontsize=12)
+    name = textwrap.shorten(d.name, width=int(width * 9), placeholder="...")
+    fig.suptitle(f"{name}\n{d.nullity} conserved in the basis of {d.basis_size}, "
+                 f"{d.independent} independent ({how}), {verified} certified", fontsize=12)
     return fig
 
 

@@ -153,3 +153,42 @@ def test_non_finite_values_do_not_crash() -> None:
 ])
 def test_pretty_label(label: str, expected: str) -> None:
     assert pretty_label(label) == expected
+
+
+def test_wide_conserved_basis_shows_the_invariants_only() -> None:
+    # 60 rows using > 200 columns (like the 3D fluid): draw the independent invariants only,
+    # built from their coefficient dicts, so that the labels stay readable
+    d = fake.large()
+    rng = np.random.default_rng(1)
+    d.coefficients = d.coefficients.copy()
+    d.coefficients[20:, rng.choice(2924, 400, replace=False)] = 1.0
+    d.invariants = [type(inv)(inv.expr, True, "identity-test", 0.0, "",
+                              {d.basis_labels[j]: int(c) for j, c in
+                               enumerate(d.coefficients[r]) if c})
+                    for r, inv in enumerate(d.invariants)]
+    fig = Figure()
+    ax = fig.add_subplot()
+    plot_coefficients(ax, d)
+    used = np.nonzero(np.abs(d.coefficients[:14]).sum(0))[0]
+    assert ax.images[0].get_array().shape == (14, used.size)
+    assert "of the 14 independent invariants (the whole conserved basis of 60 uses" \
+        in ax.get_title()
+    assert [t.get_text() for t in ax.get_yticklabels()][:2] == ["H1", "H2"]
+
+
+def test_rows_matching_invariants_are_named_and_first() -> None:
+    d = fake.lotka_volterra()
+    # the invariants are rows 0 and 1 of the conserved basis; swap the order of invariants
+    d.invariants = d.invariants[::-1]
+    fig = Figure()
+    ax = fig.add_subplot()
+    plot_coefficients(ax, d)
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["H1", "H2", "C3", "C4"]
+    arr = np.ma.filled(ax.images[0].get_array(), np.nan)
+    assert arr[0, d.basis_labels.index("x*y*z")] == 1  # H1 is now x*y*z
+    np.testing.assert_array_equal(arr[1, :3], [1, 1, 1])
+
+
+def test_species_names_are_roman() -> None:
+    assert pretty_label("HO2H*NO", roman=True) == "$\\mathrm{HO}_{2}\\mathrm{H}\\,\\mathrm{NO}$"
+    assert pretty_label("O3**2", roman=True) == "$\\mathrm{O}_{3}^{2}$"

@@ -72,7 +72,8 @@ def large(seed: int = 0) -> Discovery:
         coef[r, cols[0]] = 1.0
     spectrum = np.concatenate([np.logspace(0, -9, n - k), np.logspace(-15, -16.5, k)])
     invs = [Invariant(sympy.Add(*[int(c) * mons[j] for j, c in
-                                  enumerate(coef[r]) if c]), True, "identity-test")
+                                  enumerate(coef[r]) if c]), True, "identity-test", 0.0, "",
+                      {basis[j]: int(c) for j, c in enumerate(coef[r]) if c})
             for r in range(14)]
     return Discovery(
         name="Constant-volume fluid element (fake)", variables=names, basis_labels=basis,
