@@ -56,8 +56,8 @@ def assert_bad_input(code: int, out: str, err: str, pattern: str) -> None:
 def test_examples_lists_shipped_systems(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(["examples"], capsys)
     assert code == 0 and err == ""
-    assert set(example_paths()) == {"lotka_volterra_3", "atmospheric_chemistry", "fluid_2d",
-                                    "fluid_3d"}
+    assert set(example_paths()) >= {"lotka_volterra_3", "atmospheric_chemistry", "fluid_2d",
+                                    "fluid_3d", "rossler", "pendulum", "rigid_body"}
     for stem, n_vars, nullity, ind in [("lotka_volterra_3", 3, 4, 2),
                                        ("atmospheric_chemistry", 11, 3, 3),
                                        ("fluid_2d", 12, 150, 8), ("fluid_3d", 24, 60, 14)]:
@@ -71,8 +71,8 @@ def test_examples_lists_shipped_systems(capsys: pytest.CaptureFixture[str]) -> N
 def test_examples_copy(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(["examples", "--copy", str(tmp_path / "ex")], capsys)
     assert code == 0
-    assert sorted(p.name for p in (tmp_path / "ex").iterdir()) == [
-        "atmospheric_chemistry.toml", "fluid_2d.toml", "fluid_3d.toml", "lotka_volterra_3.toml"]
+    assert sorted(p.name for p in (tmp_path / "ex").iterdir()) == sorted(
+        f"{stem}.toml" for stem in example_paths())
     assert f"copied {tmp_path / 'ex' / 'fluid_2d.toml'}" in out
     (tmp_path / "f").write_text("")
     assert_bad_input(*run(["examples", "--copy", str(tmp_path / "f")], capsys), r"is a file")
@@ -281,6 +281,28 @@ def test_quiet_and_file_path(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert sympy.expand(parse_expr(doc["invariants"][0]["expr"]) - sympy.Symbol("x")
                         - sympy.Symbol("y") - sympy.Symbol("z")) == 0 or \
         doc["invariants"][0]["expr"].replace(" ", "") in ("x+y+z", "-x-y-z")
+
+
+def test_rossler_nothing_found(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # negative control: the chaotic Rossler system has no polynomial invariant
+    out_json = tmp_path / "r.json"
+    code, out, err = run(["discover", "rossler", "--json", str(out_json)], capsys)
+    assert code == 0, err
+    doc = json.loads(out_json.read_text())
+    assert doc["nullity"] == 0 and doc["independent"] == 0 and doc["invariants"] == []
+    assert "No conserved quantity in this basis." in out
+
+
+@pytest.mark.parametrize("stem, nullity, independent", [("rigid_body", 2, 2),
+                                                         ("pendulum", 1, 1)])
+def test_added_examples(stem: str, nullity: int, independent: int, tmp_path: Path,
+                        capsys: pytest.CaptureFixture[str]) -> None:
+    out_json = tmp_path / "o.json"
+    code, out, err = run(["discover", stem, "--quiet", "--json", str(out_json)], capsys)
+    assert code == 0, err
+    doc = json.loads(out_json.read_text())
+    assert (doc["nullity"], doc["independent"]) == (nullity, independent)
+    assert all(inv["verified"] for inv in doc["invariants"])
 
 
 # ---------------------------------------------------------------- the installed script

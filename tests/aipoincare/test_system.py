@@ -62,6 +62,23 @@ def test_shipped_examples_load(stem: str, n_vars: int, n_cons: int, degree: int)
         assert e.free_symbols <= set(s.variables)
 
 
+@pytest.mark.parametrize("path", sorted((files("aipoincare") / "examples").iterdir(), key=str),
+                         ids=lambda p: Path(str(p)).stem)
+def test_every_shipped_example_loads_with_expected_counts(path: Path) -> None:
+    s = load_system(path)
+    assert s.basis is not None
+    assert isinstance(s.expected["nullity"], int) and isinstance(s.expected["independent"], int)
+    assert s.expected["independent"] <= s.expected["nullity"]
+
+
+def test_pendulum_expression_basis() -> None:
+    s = load_system(files("aipoincare") / "examples" / "pendulum.toml")
+    q, p = s.variables
+    assert s.equations == (p, -sympy.sin(q))
+    assert s.basis is not None and s.basis.kind == "expressions"
+    assert sympy.cos(q) in s.basis.expressions and p**2 in s.basis.expressions
+
+
 def test_lv_equations_exact() -> None:
     s = load_system(files("aipoincare") / "examples" / "lotka_volterra_3.toml")
     assert s.variables == (x, y, z)
