@@ -454,6 +454,8 @@ class SamplingSpec:
 # ----------------------------------------------------------------------------------------
 
 _IDENT = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+# a plain number written as text (parameters): 3, -0.5, 1e-3, 2/3
+_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?(/\d+)?$")
 
 
 def _check_name(name: Any, what: str) -> str:
@@ -486,6 +488,11 @@ def _parameter_value(name: str, value: Any, where: str) -> sympy.Rational:
         if not math.isfinite(value):
             raise SystemFileError(f"{where} {name!r} must be a finite number; got {value!r}.")
         return sympy.Rational(repr(value))  # the exact value of its decimal text
+    if isinstance(value, str) and _NUMBER.match(value.strip()):
+        try:
+            return sympy.Rational(value.strip())  # "0.5", "1e-3", "2/3": exact
+        except ZeroDivisionError:
+            raise SystemFileError(f"{where} {name!r} divides by zero: {value!r}.") from None
     raise SystemFileError(
         f"{where} {name!r} must be a number (e.g. {name} = 0.5); got "
         f"{type(value).__name__} {value!r}; write it without quotes, or move an "

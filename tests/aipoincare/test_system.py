@@ -101,6 +101,16 @@ def test_parameters_exact_and_substituted() -> None:
                for e in s.equations)
 
 
+def test_numeric_text_parameters_are_exact() -> None:
+    s = System("x", ["k*x + m + n"], parameters={"k": "0.1", "m": "2/3", "n": "-1e-2"})
+    assert s.parameters == {"k": sympy.Rational(1, 10), "m": sympy.Rational(2, 3),
+                            "n": sympy.Rational(-1, 100)}
+    with pytest.raises(SystemFileError, match=r"'k' must be a number .*got str '1/0x'"):
+        System("x", ["k*x"], parameters={"k": "1/0x"})
+    with pytest.raises(SystemFileError, match=r"'k' divides by zero: '2/0'"):
+        System("x", ["k*x"], parameters={"k": "2/0"})
+
+
 def test_definitions_in_order(tmp_path: Path) -> None:
     text = LV.replace('x = "x*(y - z)"', 'x = "mu*x"') + """
 [definitions]
