@@ -25,7 +25,9 @@ from .modularity import (
     summarize,
     to_networkx,
 )
+from .plotting import animate, draw, neuron_positions
 from .swap import relocate, swap_deltas, swap_neurons, torch_optimizer_moments
+from .tasks import TASKS, Task, TaskData, build_model, get_task
 from .training import BIMTConfig, FlatAdamW, TrainingHistory, lambda_schedule, train
 
 __all__ = [
@@ -34,5 +36,6 @@ __all__ = [
     "relocate", "swap_deltas", "swap_neurons", "torch_optimizer_moments",
     "BIMTConfig", "FlatAdamW", "TrainingHistory", "lambda_schedule", "train",
     "Module", "PruneResult", "active_neurons", "modularity", "modules", "prune", "summarize",
-    "to_networkx",
+    "to_networkx", "animate", "draw", "neuron_positions",
+    "TASKS", "Task", "TaskData", "build_model", "get_task",
 ]

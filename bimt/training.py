@@ -152,6 +152,10 @@ class TrainingHistory:
 
     Attributes
     ----------
+    kind : str
+        ``"regression"`` or ``"classification"``.
+    engine : str
+        ``"analytic"`` or ``"autograd"``.
     test_loss, test_accuracy : float or None
         Final test metrics (accuracy only for classification; None without test data).
     train_loss, connection_cost : float
@@ -166,7 +170,7 @@ class TrainingHistory:
         ``{"step", "state"}`` model state dicts (CPU) for :func:`bimt.animate`.
     """
 
-    task: str
+    kind: str
     engine: str
     steps: int
     seconds: float
@@ -187,7 +191,7 @@ class TrainingHistory:
 
     def summary(self) -> dict[str, Any]:
         """The scalar results as a JSON-ready dict."""
-        keys = ("task", "engine", "steps", "seconds", "swap_seconds", "swaps", "train_loss",
+        keys = ("kind", "engine", "steps", "seconds", "swap_seconds", "swaps", "train_loss",
                 "connection_cost", "test_loss", "test_accuracy", "status", "resumed_from")
         return {k: getattr(self, k) for k in keys}
 
@@ -379,7 +383,7 @@ def train(model: BioMLP, x_train: Any, y_train: Any, *, steps: int | None = None
           seed: int = 0, x_test: Any = None, y_test: Any = None,
           config: BIMTConfig | None = None, device: str | torch.device = "auto",
           checkpoint_dir: str | os.PathLike[str] | None = None,
-          log_path: str | os.PathLike[str] | None = None,
+          log_path: str | os.PathLike[str] | None = None, resume: bool = True,
           callbacks: Sequence[traincore.Callback] = (), **overrides: Any) -> TrainingHistory:
     """Train ``model`` with brain-inspired modular training (full batch).
 
@@ -403,6 +407,9 @@ def train(model: BioMLP, x_train: Any, y_train: Any, *, steps: int | None = None
         and resumed from when present.
     log_path : path, optional
         JSONL log of the metric rows.
+    resume : bool
+        Continue from ``checkpoint_dir``'s checkpoint when there is one (a checkpoint of a
+        different configuration is refused with :class:`traincore.CheckpointError`).
     callbacks : sequence of traincore.Callback
         Extra callbacks for :func:`traincore.fit`.
 
@@ -453,7 +460,10 @@ def train(model: BioMLP, x_train: Any, y_train: Any, *, steps: int | None = None
         raise ValueError("The 'analytic' engine does not support an embedding layer; "
                          "use engine='autograd' or 'auto'.")
     n_params = sum(p.numel() for p in model.parameters())
-    threads = cfg.threads or (1 if n_params * len(xtr) < 5_000_000 else torch.get_num_threads())
+    # one thread: these matmuls are tiny, and extra threads only add synchronisation (and
+    # thrash on a shared machine); big problems on the CPU may ask for more via config.threads
+    threads = cfg.threads or (1 if dev.type == "cpu" and n_params * len(xtr) < 50_000_000
+                              else torch.get_num_threads())
 
     opt = FlatAdamW(model, cfg.lr, cfg.betas, cfg.eps, cfg.weight_decay)
     mats = cost_matrices(model, cfg.weight_factor, cfg.l0, cfg.last_layer_cost)
@@ -601,10 +611,10 @@ def train(model: BioMLP, x_train: Any, y_train: Any, *, steps: int | None = None
             state={"model": model, "optimizer": opt, "bimt": extras},
             schedules={"lam": lam_of, "bias_cost": lambda s: float(s >= bias_from)},
             callbacks=cbs, log_every=cfg.log_every, log_path=log_path,
-            checkpoint_dir=checkpoint_dir, checkpoint_every=cfg.checkpoint_every,
+            checkpoint_dir=checkpoint_dir, checkpoint_every=cfg.checkpoint_every, resume=resume,
             config=run_config, progress=cfg.progress, desc="bimt")
     return TrainingHistory(
-        task=task, engine=engine, steps=hist.steps, seconds=hist.seconds,
+        kind=task, engine=engine, steps=hist.steps, seconds=hist.seconds,
         swap_seconds=extras.swap_seconds, swaps=extras.swaps,
         train_loss=float(hist.last("train_loss", math.nan)),
         connection_cost=float(hist.last("connection_cost", math.nan)),

@@ -145,7 +145,7 @@ def test_embedding_model_trains_with_autograd_engine() -> None:
     y = (x[:, 0] + x[:, 1]) % 5
     model = bimt.BioMLP([8, 16, 5], in_fold=2, embedding=(5, 4), seed=0)
     h = bimt.train(model, x, y, steps=400, x_test=x, y_test=y, progress=False, lam=1e-4)
-    assert h.engine == "autograd" and h.task == "classification"
+    assert h.engine == "autograd" and h.kind == "classification"
     assert h.test_accuracy > 0.9
     with pytest.raises(ValueError, match="'analytic' engine does not support an embedding"):
         bimt.train(model, x, y, steps=1, engine="analytic")

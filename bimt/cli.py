@@ -1,0 +1,162 @@
+"""Command line: ``bimt train TASK`` and ``bimt tasks``.
+
+Bad input gives one line ``error: ...`` on stderr and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["main"]
+
+#: Figures of the paper (and the research code measured here) printed beside ours.
+PAPER = {
+    "independence": "test MSE 7.4e-3; modules {x1,x3}->y1, {x2,x4}->y2",
+    "feature-sharing": "test MSE 8.5e-5",
+    "compositionality": "test MSE 1.3e-3",
+    "two-moons": "test accuracy > 99% with a handful of neurons",
+    "modular-addition": "full test accuracy, visibly modular network",
+    "permutation-s4": "full test accuracy",
+    "digits": "(paper: MNIST; here scikit-learn's 8x8 digits)",
+}
+
+
+class _UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise _UsageError(f"{message} (see 'bimt --help')")
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer; got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer; got {text!r}")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer; got {text!r}") from None
+    if not 0 <= value < 2**63:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer; got {text!r}")
+    return value
+
+
+def _parser() -> _Parser:
+    parser = _Parser(prog="bimt", description="Brain-inspired modular training "
+                     "(Liu, Gan & Tegmark, arXiv:2305.08746).")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    tr = sub.add_parser("train", help="train a task and write metrics.json, network.png, "
+                        "training.gif and checkpoint.pt")
+    tr.add_argument("task", help="task name (see 'bimt tasks')")
+    tr.add_argument("--steps", type=_positive, default=None,
+                    help="training steps (default: the task's)")
+    tr.add_argument("--seed", type=_seed, default=0, help="seed of data and weights (0)")
+    tr.add_argument("--out", default=None, help="output directory (runs/bimt-TASK)")
+    tr.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (auto)")
+    tr.add_argument("--fresh", action="store_true",
+                    help="start over even if the output directory holds a checkpoint")
+    tr.add_argument("--progress", action="store_true", help="show a progress bar")
+    sub.add_parser("tasks", help="list the task names")
+    return parser
+
+
+def _train(args: argparse.Namespace) -> int:
+    import traincore
+
+    from .modularity import active_neurons, modularity, modules, prune
+    from .plotting import animate, draw
+    from .tasks import build_model, get_task
+    from .training import train
+
+    start = time.perf_counter()
+    task = get_task(args.task)
+    device = traincore.resolve_device(args.device)
+    out = traincore.ensure_writable_dir(Path(args.out or f"runs/bimt-{task.name}"))
+    steps = args.steps or task.steps
+    data = task.make(args.seed)
+    model = build_model(task, args.seed)
+    print(f"bimt: training {task.name} for {steps} steps on {device} -> {out}", flush=True)
+    history = train(model, data.x_train, data.y_train, steps=steps, seed=args.seed,
+                    x_test=data.x_test, y_test=data.y_test, device=device,
+                    checkpoint_dir=out, log_path=out / "log.jsonl", resume=not args.fresh,
+                    progress=True if args.progress else None, **task.overrides)
+    found = modules(model)
+    pruned = prune(model, 0.05, data.x_test, data.y_test)
+    metrics: dict[str, Any] = {
+        "task": task.name, **history.summary(),
+        "modules": [m.to_dict() for m in found],
+        "modularity": modularity(model),
+        "active_neurons": active_neurons(model),
+        "pruned_test_loss": pruned.loss_after,
+        "paper": PAPER.get(task.name, ""),
+        "widths": model.config()["widths"],
+        "seed": args.seed,
+        "device": str(device),
+    }
+    draw(model.cpu(), out / "network.png", color_modules=True,
+         title=f"{task.name}, step {history.steps}")
+    animate(model, history.snapshots, out / "training.gif")
+    metrics["total_seconds"] = time.perf_counter() - start
+    traincore.atomic_write_json(out / "metrics.json", metrics)
+    acc = (f", test accuracy {history.test_accuracy:.4f}"
+           if history.test_accuracy is not None else "")
+    print(f"test loss {history.test_loss:.3g}{acc}, connection cost "
+          f"{history.connection_cost:.3g}, {history.swaps} swaps")
+    for m in found[:10]:
+        print(f"  {m!r}")
+    if len(found) > 10:
+        print(f"  ... {len(found) - 10} more modules")
+    print(f"paper: {PAPER.get(task.name, '')}")
+    print(f"trained in {history.seconds:.1f} s (swaps {history.swap_seconds:.2f} s), "
+          f"{metrics['total_seconds']:.1f} s with pictures; wrote {out}/metrics.json, "
+          "network.png, training.gif, checkpoint.pt")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``bimt`` console script; returns the exit status."""
+    try:
+        args = _parser().parse_args(argv)
+    except _UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except SystemExit as exc:  # --help
+        return int(exc.code or 0)
+    if args.command == "tasks":
+        from .tasks import TASKS
+
+        for task in TASKS.values():
+            print(f"{task.name:18s} {task.description}")
+        return 0
+    import traincore
+
+    try:
+        return _train(args)
+    except traincore.NonFiniteError as exc:  # training diverged: not an input error
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except (ValueError, TypeError, OSError) as exc:  # CheckpointError, DeviceError included
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted; the checkpoint of the last completed step is kept "
+              "(run the same command again to resume)", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
