@@ -37,8 +37,9 @@ _MODULE_COLORS = ["#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab0
 def _format_of(path: str | os.PathLike[str], allowed: Sequence[str]) -> str:
     ext = Path(path).suffix.lower().lstrip(".")
     if ext not in allowed:
+        got = f".{ext}" if ext else "no extension"
         raise ValueError(f"The picture path {str(path)!r} must end in one of "
-                         f"{', '.join('.' + a for a in allowed)}; got {('.' + ext) if ext else 'no extension'}.")
+                         f"{', '.join('.' + a for a in allowed)}; got {got}.")
     return ext
 
 
