@@ -22,21 +22,19 @@ import io
 import math
 import os
 import re
+import sys
 import textwrap
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import matplotlib
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.colors import TwoSlopeNorm
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
-matplotlib.use("Agg")  # headless: the figures are files; no window, no display needed
-
-import numpy as np  # noqa: E402
-from matplotlib.axes import Axes  # noqa: E402
-from matplotlib.colors import TwoSlopeNorm  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
-
-from traincore import atomic_write  # noqa: E402
+from traincore import atomic_write
 
 if TYPE_CHECKING:
     from .result import Discovery
@@ -63,6 +61,20 @@ def _as_array(values: Any) -> np.ndarray:
 def _log_values(values: np.ndarray) -> np.ndarray:
     out = np.where(np.isfinite(values), np.abs(values), np.nan)
     return np.maximum(out, _FLOOR)
+
+
+def _new_figure(figsize: tuple[float, float]) -> Figure:
+    """A figure: through pyplot when the caller uses pyplot (so notebooks show it inline),
+    else a bare ``Figure`` (no backend, no global state: safe in scripts and servers)."""
+    if "matplotlib.pyplot" in sys.modules:
+        import matplotlib.pyplot as plt
+
+        return plt.figure(figsize=figsize, layout="constrained")
+    return Figure(figsize=figsize, layout="constrained")
+
+
+def _axes(ax: Axes | None, figsize: tuple[float, float]) -> Axes:
+    return _new_figure(figsize).add_subplot() if ax is None else ax
 
 
 def _cut_plot(ax: Axes, values: np.ndarray, n_null: int, what: str, ylabel: str,
@@ -123,16 +135,22 @@ def _cut_plot(ax: Axes, values: np.ndarray, n_null: int, what: str, ylabel: str,
         inset.set_title(f"zoom: indices {lo_i + 1}..{n}", fontsize=8)
 
 
-def plot_spectrum(ax: Axes, discovery: Discovery) -> None:
+def plot_spectrum(discovery: Discovery, ax: Axes | None = None) -> Figure:
     """Normalised singular values of A with the cut at ``nullity`` and the gap annotated.
 
     Parameters
     ----------
-    ax : matplotlib Axes
     discovery : Discovery
         Uses ``spectrum`` (shape (basis_size,), descending), ``nullity``, ``gap``.
+    ax : matplotlib Axes, optional
+        Where to draw; default a new figure.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
     """
     d = discovery
+    ax = _axes(ax, (7, 4))
     values = _as_array(d.spectrum)
     gap = float(d.gap) if d.gap and math.isfinite(float(d.gap)) and d.gap > 0 else None
     _cut_plot(ax, values, min(d.nullity, values.size), "conserved", r"$\sigma_i/\sigma_1$",
@@ -140,25 +158,32 @@ def plot_spectrum(ax: Axes, discovery: Discovery) -> None:
     how = "exact count" if d.exact else f"numerical, confidence {d.confidence:.2f}"
     ax.set_title(f"Singular values of A ({d.points} x {d.basis_size}); nullity {d.nullity} "
                  f"({how})", fontsize=10)
+    return ax.figure
 
 
-def plot_independence(ax: Axes, discovery: Discovery) -> None:
+def plot_independence(discovery: Discovery, ax: Axes | None = None) -> Figure:
     """Singular values of the Jacobian of the conserved quantities (independence test).
 
     Parameters
     ----------
-    ax : matplotlib Axes
     discovery : Discovery
         Uses ``independence_spectrum`` (descending) and ``independent``.
+    ax : matplotlib Axes, optional
+        Where to draw; default a new figure.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
     """
     d = discovery
+    ax = _axes(ax, (6, 4))
     values = _as_array(d.independence_spectrum)
     if values.size == 0:
         ax.text(0.5, 0.5, "no independence spectrum\n(nothing conserved)", ha="center",
                 va="center", transform=ax.transAxes, fontsize=9)
         ax.set_axis_off()
         ax.set_title(f"Independent: {d.independent}", fontsize=10)
-        return
+        return ax.figure
     top = np.nanmax(np.abs(values)) if np.isfinite(values).any() else 0.0
     if top > 0:
         values = values / top  # normalised like the main spectrum
@@ -166,6 +191,7 @@ def plot_independence(ax: Axes, discovery: Discovery) -> None:
     _cut_plot(ax, values, n_dep, "dependent", r"$\sigma_i/\sigma_1$ of the Jacobian")
     ax.set_title(f"Functional independence: {d.independent} independent "
                  f"{'(exact)' if d.exact else '(numerical)'}", fontsize=10)
+    return ax.figure
 
 
 _FACTOR = re.compile(r"^([A-Za-z][A-Za-z0-9]*)(?:\^(\d+))?$")
@@ -248,7 +274,8 @@ def _row_names(coef: np.ndarray, inv_rows: np.ndarray | None) -> tuple[list[str]
     return [names[r] for r in order], order
 
 
-def plot_coefficients(ax: Axes, discovery: Discovery, max_columns: int = 200) -> None:
+def plot_coefficients(discovery: Discovery, ax: Axes | None = None,
+                      max_columns: int = 200) -> Figure:
     """Heat map of the sparse coefficients, rows normalised, only used basis functions shown.
 
     Rows that are the independent invariants are labelled H1, H2, ... and drawn first; the
@@ -258,14 +285,20 @@ def plot_coefficients(ax: Axes, discovery: Discovery, max_columns: int = 200) ->
 
     Parameters
     ----------
-    ax : matplotlib Axes
     discovery : Discovery
         Uses ``coefficients`` (shape (nullity, basis_size)), ``basis_labels`` and the
         invariants' ``coefficients``.
+    ax : matplotlib Axes, optional
+        Where to draw; default a new figure.
     max_columns : int
         Most basis functions to draw for the whole conserved basis.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
     """
     d = discovery
+    ax = _axes(ax, (12, 5))
     inv_rows = _invariant_rows(d)
     coef = None if d.coefficients is None else np.asarray(d.coefficients, dtype=np.float64)
     if coef is None or coef.size == 0:
@@ -274,7 +307,7 @@ def plot_coefficients(ax: Axes, discovery: Discovery, max_columns: int = 200) ->
         ax.text(0.5, 0.5, "no conserved quantity: no coefficients", ha="center", va="center",
                 transform=ax.transAxes)
         ax.set_axis_off()
-        return
+        return ax.figure
     coef = np.where(np.isfinite(coef), coef, 0.0)
     cols = _used_columns(coef)
     what = f"the {coef.shape[0]} conserved quantities"
@@ -288,7 +321,7 @@ def plot_coefficients(ax: Axes, discovery: Discovery, max_columns: int = 200) ->
         ax.text(0.5, 0.5, "all coefficients are zero", ha="center", va="center",
                 transform=ax.transAxes)
         ax.set_axis_off()
-        return
+        return ax.figure
     names, order = _row_names(coef, inv_rows)
     sub = coef[order][:, cols]
     row_scale = np.abs(sub).max(axis=1, keepdims=True)
@@ -323,9 +356,10 @@ def plot_coefficients(ax: Axes, discovery: Discovery, max_columns: int = 200) ->
     ax.set_ylabel("H: independent invariant, C: other conserved", fontsize=8)
     cbar = ax.figure.colorbar(image, ax=ax, fraction=0.025, pad=0.01)
     cbar.ax.tick_params(labelsize=8)
+    return ax.figure
 
 
-def _figure(discovery: Discovery) -> Figure:
+def _figure(discovery: Discovery, pyplot: bool = False) -> Figure:
     d = discovery
     coef = None if d.coefficients is None else np.asarray(d.coefficients, dtype=np.float64)
     n_used = 0 if coef is None or coef.size == 0 else _used_columns(
@@ -337,11 +371,12 @@ def _figure(discovery: Discovery) -> Figure:
     width = float(np.clip(6 + 0.2 * min(n_used, _MAX_LABELLED), 10, 24))
     heat_h = float(np.clip(1.2 + 0.22 * min(n_rows, 60), 2.2, 11)) + (
         1.2 if n_used <= _MAX_LABELLED else 1.6)  # room for rotated labels
-    fig = Figure(figsize=(width, 3.6 + heat_h), layout="constrained")
+    size = (width, 3.6 + heat_h)
+    fig = _new_figure(size) if pyplot else Figure(figsize=size, layout="constrained")
     grid = fig.add_gridspec(2, 2, height_ratios=[3.6, heat_h])
-    plot_spectrum(fig.add_subplot(grid[0, 0]), d)
-    plot_independence(fig.add_subplot(grid[0, 1]), d)
-    plot_coefficients(fig.add_subplot(grid[1, :]), d)
+    plot_spectrum(d, fig.add_subplot(grid[0, 0]))
+    plot_independence(d, fig.add_subplot(grid[0, 1]))
+    plot_coefficients(d, fig.add_subplot(grid[1, :]))
     how = "exact" if d.exact else "numerical"
     verified = sum(bool(i.verified) for i in d.invariants)
     name = textwrap.shorten(d.name, width=int(width * 9), placeholder="...")
@@ -362,18 +397,26 @@ def render_discovery(discovery: Discovery, fmt: str = "png", dpi: int = 130) -> 
     return buf.getvalue()
 
 
-def plot_discovery(discovery: Discovery, path: str | os.PathLike[str], dpi: int = 130) -> None:
-    """Write the figure (singular values, independence spectrum, coefficient heat map).
+def plot_discovery(discovery: Discovery, path: str | os.PathLike[str] | None = None,
+                   dpi: int = 130) -> Figure | None:
+    """The paper's figures in one: singular values, independence spectrum, coefficient map.
 
     Parameters
     ----------
     discovery : Discovery
-    path : str or path-like
-        Ending in .png, .svg or .pdf; written atomically (the figure is rendered in memory
-        first, so a failure leaves any old file untouched).
+    path : str or path-like, optional
+        Ending in .png, .svg or .pdf: the figure is rendered in memory, then written
+        atomically (a failure leaves any old file untouched) and None is returned. Without a
+        path the figure is returned (shown inline in notebooks that use pyplot).
     dpi : int
         Resolution of PNG output.
+
+    Returns
+    -------
+    matplotlib.figure.Figure or None
     """
+    if path is None:
+        return _figure(discovery, pyplot=True)
     suffix = os.fspath(path).rsplit(".", 1)[-1].lower() if "." in os.fspath(path) else ""
     if suffix not in FORMATS:
         raise ValueError(f"The plot path must end in .png, .svg or .pdf; got "
@@ -381,3 +424,4 @@ def plot_discovery(discovery: Discovery, path: str | os.PathLike[str], dpi: int 
     data = render_discovery(discovery, suffix, dpi=dpi)
     with atomic_write(path, "wb") as fh:
         fh.write(data)
+    return None

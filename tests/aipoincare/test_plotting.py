@@ -72,7 +72,7 @@ def test_failed_render_keeps_old_file(tmp_path: Path, monkeypatch: pytest.Monkey
 def test_spectrum_panel_marks_cut_and_gap() -> None:
     fig = Figure()
     ax = fig.add_subplot()
-    plot_spectrum(ax, fake.lotka_volterra())
+    assert plot_spectrum(fake.lotka_volterra(), ax) is fig
     assert ax.get_yscale() == "log"
     cut_lines = [ln for ln in ax.lines if ln.get_linestyle() == "--"]
     assert len(cut_lines) == 1 and cut_lines[0].get_xdata()[0] == pytest.approx(15.5)
@@ -86,7 +86,7 @@ def test_spectrum_panel_marks_cut_and_gap() -> None:
 def test_long_spectrum_gets_a_zoom_inset() -> None:
     fig = Figure()
     ax = fig.add_subplot()
-    plot_spectrum(ax, fake.large())
+    assert plot_spectrum(fake.large(), ax) is fig
     insets = [c for c in ax.child_axes]
     assert len(insets) == 1
     assert any("gap 6.0 decades" in t for t in _texts(insets[0]))
@@ -96,7 +96,7 @@ def test_long_spectrum_gets_a_zoom_inset() -> None:
 def test_independence_panel() -> None:
     fig = Figure()
     ax = fig.add_subplot()
-    plot_independence(ax, fake.lotka_volterra())
+    assert plot_independence(fake.lotka_volterra(), ax) is fig
     assert "2 independent (exact)" in ax.get_title()
     assert any("cut: 2 dependent" in t for t in _texts(ax))
 
@@ -106,7 +106,7 @@ def test_heat_map_shows_only_used_columns_with_pretty_labels() -> None:
     used = np.nonzero(np.abs(d.coefficients).sum(0))[0]
     fig = Figure()
     ax = fig.add_subplot()
-    plot_coefficients(ax, d)
+    assert plot_coefficients(d, ax) is fig
     image = ax.images[0]
     assert image.get_array().shape == (60, used.size)
     assert f"{used.size} of 2924 basis functions used" in ax.get_title()
@@ -121,7 +121,7 @@ def test_heat_map_lv_values() -> None:
     d = fake.lotka_volterra()
     fig = Figure()
     ax = fig.add_subplot()
-    plot_coefficients(ax, d)
+    assert plot_coefficients(d, ax) is fig
     arr = np.ma.filled(ax.images[0].get_array(), np.nan)
     assert arr.shape == (4, 19)
     np.testing.assert_array_equal(arr[0, :3], [1, 1, 1])           # x + y + z
@@ -168,7 +168,7 @@ def test_wide_conserved_basis_shows_the_invariants_only() -> None:
                     for r, inv in enumerate(d.invariants)]
     fig = Figure()
     ax = fig.add_subplot()
-    plot_coefficients(ax, d)
+    assert plot_coefficients(d, ax) is fig
     used = np.nonzero(np.abs(d.coefficients[:14]).sum(0))[0]
     assert ax.images[0].get_array().shape == (14, used.size)
     assert "of the 14 independent invariants (the whole conserved basis of 60 uses" \
@@ -182,7 +182,7 @@ def test_rows_matching_invariants_are_named_and_first() -> None:
     d.invariants = d.invariants[::-1]
     fig = Figure()
     ax = fig.add_subplot()
-    plot_coefficients(ax, d)
+    assert plot_coefficients(d, ax) is fig
     assert [t.get_text() for t in ax.get_yticklabels()] == ["H1", "H2", "C3", "C4"]
     arr = np.ma.filled(ax.images[0].get_array(), np.nan)
     assert arr[0, d.basis_labels.index("x*y*z")] == 1  # H1 is now x*y*z
@@ -192,3 +192,20 @@ def test_rows_matching_invariants_are_named_and_first() -> None:
 def test_species_names_are_roman() -> None:
     assert pretty_label("HO2H*NO", roman=True) == "$\\mathrm{HO}_{2}\\mathrm{H}\\,\\mathrm{NO}$"
     assert pretty_label("O3**2", roman=True) == "$\\mathrm{O}_{3}^{2}$"
+
+
+def test_standalone_figures_and_no_backend_change() -> None:
+    import sys
+
+    backend = __import__("matplotlib").get_backend()
+    d = fake.lotka_volterra()
+    for fn in (plot_spectrum, plot_independence, plot_coefficients):
+        fig = fn(d)
+        assert isinstance(fig, Figure) and fig.axes
+    fig = plot_discovery(d)
+    assert fig is not None and len(fig.axes) >= 3
+    assert __import__("matplotlib").get_backend() == backend  # importing us changes nothing
+    if "matplotlib.pyplot" in sys.modules:
+        import matplotlib.pyplot as plt
+
+        plt.close("all")
