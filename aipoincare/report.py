@@ -52,7 +52,7 @@ def expr_to_str(expr: Any) -> str:
     >>> expr_to_str(x**2 / 2 + sympy.sqrt(y))
     'x**2/2 + sqrt(y)'
     """
-    return sympy.sstr(sympy.sympify(expr))
+    return sympy.sstr(expr)  # never sympify: that parses (executes) strings
 
 
 def _finite(value: Any) -> float | None:
