@@ -52,7 +52,7 @@ from .certify import certify_many
 from .evaluate import compile_torch, is_rational_function
 from .exact import ExactNotApplicable, constraint_solver, exact_null_space, random_prime
 from .independence import exact_independence, numerical_independence, simplicity_order
-from .nullspace import numerical_null_space
+from .nullspace import numerical_null_space, scaled_matrix
 from .result import Discovery, Invariant
 from .sparsify import l1_rotation, rationalize
 from .system import BasisSpec, System
@@ -360,8 +360,12 @@ def _numerical_vectors(num, bas: Basis, blocks, f_fn, x: torch.Tensor, cfg: Disc
                        ) -> tuple[list[dict[int, Any]], np.ndarray]:
     """Sparse (L1-rotated) float null vectors, rationalised where the residual stays tiny."""
     check = x[: min(64, x.shape[0])]
-    a = bas.lie_torch(check, f_fn(check)).cpu().numpy()  # shape (m, size), unscaled
-    a_norm = np.linalg.norm(a, axis=0) + np.linalg.norm(a) * 1e-300
+    # residuals in the scaled matrix (unit rows, columns by gradient size): a conserved basis
+    # function's zero column must not make its own residual look large
+    a_s, scale = scaled_matrix(bas, f_fn, check)
+    row = torch.linalg.vector_norm(a_s, dim=1, keepdim=True)
+    a_s = (a_s / torch.where(row > 0, row, torch.ones_like(row))).cpu().numpy()
+    scale = scale.cpu().numpy()
     vectors: list[dict[int, Any]] = []
     rows: list[np.ndarray] = []
     col = 0
@@ -380,7 +384,8 @@ def _numerical_vectors(num, bas: Basis, blocks, f_fn, x: torch.Tensor, cfg: Disc
             theta = np.zeros(bas.size)
             for i, c in rat[j].items():
                 theta[i] = float(c)
-            res = np.abs(a @ theta).max() / max(float(np.abs(a_norm * theta).sum()), 1e-300)
+            ts = theta * scale
+            res = float(np.abs(a_s @ ts).max()) / max(float(np.linalg.norm(ts)), 1e-300)
             if rat[j] and res < 1e-9:
                 vectors.append(rat[j])
                 rows.append(theta)

@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from math import isqrt
 
 import flint
 import numpy as np
@@ -260,7 +261,7 @@ def rational_reconstruct(a: int, m: int) -> tuple[int, int] | None:
     (-3, 7)
     """
     a %= m
-    bound = int(np.sqrt(m / 2))
+    bound = isqrt(m // 2)
     r0, r1 = m, a
     s0, s1 = 0, 1
     while r1 > bound:

@@ -1,0 +1,103 @@
+"""End to end: exact and numerical discovery on the examples, oracles, config validation."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import sympy
+
+import aipoincare
+from aipoincare.discover import DiscoveryConfig, discover
+
+
+def test_lotka_volterra_exact(lv):
+    x, y, z = lv.variables
+    d = aipoincare.discover(lv, degree=3, seed=0, device="cpu")
+    assert (d.nullity, d.independent, d.exact, d.confidence) == (4, 2, True, 1.0)
+    assert d.count_method == "exact-modular"
+    assert {i.expr for i in d.invariants} == {x * y * z, x + y + z}
+    assert all(i.verified and i.method == "symbolic" for i in d.invariants)
+    assert x * y * z in d.conserved  # a conserved basis function is found
+    assert d.coefficients.shape == (4, 19) and d.spectrum.shape == (19,)
+    assert d.invariants[0].coefficients == {"x*y*z": 1}
+    doc = json.loads(d.to_json())
+    assert doc["nullity"] == 4 and doc["invariants"][0]["verified"] is True
+    assert set(d.timings) >= {"sample", "numerical", "exact", "independence", "certify"}
+
+
+def test_lotka_volterra_numerical_path(lv):
+    x, y, z = lv.variables
+    d = discover(lv, degree=3, seed=1, device="cpu", exact=False)
+    assert (d.nullity, d.independent, d.exact) == (4, 2, False)
+    assert d.count_method == "numerical-gap" and d.gap > 8 and d.confidence > 0.5
+    # L1 rotation + rationalisation recovers exact invariants, then certified
+    assert {sympy.expand(i.expr) for i in d.invariants} == {x * y * z, x + y + z}
+    assert all(i.verified for i in d.invariants)
+
+
+def test_same_seed_same_result(lv):
+    a = discover(lv, seed=3, device="cpu")
+    b = discover(lv, seed=3, device="cpu")
+    assert [str(i.expr) for i in a.invariants] == [str(i.expr) for i in b.invariants]
+    np.testing.assert_array_equal(a.spectrum, b.spectrum)
+
+
+def test_chemistry(chem):
+    d = discover(chem, seed=0, device="cpu")
+    assert (d.nullity, d.independent) == (chem.expected["nullity"], chem.expected["independent"])
+    assert d.exact and all(i.verified for i in d.invariants)
+    v = {str(s): s for s in chem.variables}
+    assert v["HCHO"] + v["CO"] in [i.expr for i in d.invariants]
+
+
+@pytest.mark.parametrize("degree", [2, 3])
+def test_rossler_has_nothing(rossler, degree):
+    d = discover(rossler, degree=degree, seed=0, device="cpu")
+    assert (d.nullity, d.independent, d.invariants) == (0, 0, [])
+    assert d.exact
+
+
+def test_pendulum_expression_basis(pendulum):
+    q, p = pendulum.variables
+    spec = aipoincare.BasisSpec(kind="expressions",
+                                expressions=(sympy.cos(q), p ** 2, q ** 2, sympy.sin(q), p))
+    d = discover(pendulum, basis=spec, seed=0, device="cpu")
+    assert not d.exact and d.nullity == 1 and d.independent == 1
+    inv = d.invariants[0]
+    assert sympy.simplify(inv.expr / (p ** 2 / 2 - sympy.cos(q))).is_number
+    assert inv.verified and inv.method == "mpmath-50-digits"
+    assert any("numerical" in n for n in d.notes)
+    with pytest.raises(ValueError, match="exact=True.*do not apply"):
+        discover(pendulum, basis=spec, exact=True, device="cpu")
+
+
+def test_config_validation():
+    with pytest.raises(ValueError, match="'degree' must be an integer from 1 to 8; got 9"):
+        DiscoveryConfig(degree=9)
+    with pytest.raises(TypeError, match="'degree' must be an integer from 1 to 8; got str"):
+        DiscoveryConfig(degree="three")
+    with pytest.raises(ValueError, match="'tol' must be a number in \\(0, 1\\)"):
+        DiscoveryConfig(tol=2.0)
+    with pytest.raises(ValueError, match="'independence' must be 'ambient' or 'tangent'"):
+        DiscoveryConfig(independence="both")
+    with pytest.raises(ValueError, match="'exact' must be 'auto', True or False"):
+        DiscoveryConfig(exact="yes")
+    with pytest.raises(TypeError, match="must be an aipoincare.System"):
+        discover("lv.toml")
+
+
+@pytest.mark.slow
+def test_fluid_2d_exact_counts(fluid2d):
+    d = discover(fluid2d, seed=0, device="cpu")
+    assert (d.nullity, d.independent) == (150, 8) and d.exact
+    assert all(i.verified for i in d.invariants)
+    assert any("7 along the constraint set" in n for n in d.notes)
+
+
+@pytest.mark.slow
+def test_fluid_3d_exact_counts(fluid3d):
+    d = discover(fluid3d, seed=0, device="cpu")
+    assert (d.nullity, d.independent) == (60, 14) and d.exact
+    assert all(i.verified and i.method == "identity-test" for i in d.invariants)
