@@ -9,6 +9,7 @@ outputs and never executed here (``tests/test_notebooks.py`` executes them).
 from __future__ import annotations
 
 import filecmp
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -75,6 +76,32 @@ napoleon_google_docstring = False
 napoleon_numpy_docstring = True
 napoleon_use_rtype = False
 napoleon_use_ivar = True
+
+# Docstrings write absolute values the mathematical way, |w| or |grad H . f|, which
+# reStructuredText reads as substitution references (an error under -W). The packages never
+# use substitutions, so escape such pipes outside code, roles and doctest blocks.
+_SUBSTITUTION = re.compile(r"(?<![\\|])\|(?=\S)([^|`]*?\S)\|(?![|_])")
+_CODE = re.compile(r"(``.*?``|`[^`]*`)")
+
+
+def _escape_pipes(app, what, name, obj, options, lines: list[str]) -> None:
+    in_doctest = False
+    for i, line in enumerate(lines):
+        stripped = line.strip()
+        if stripped.startswith(">>>"):
+            in_doctest = True
+        elif not stripped:
+            in_doctest = False
+        if in_doctest or "|" not in line:
+            continue
+        parts = _CODE.split(line)
+        lines[i] = "".join(part if k % 2 else _SUBSTITUTION.sub(r"\\|\1\\|", part)
+                           for k, part in enumerate(parts))
+
+
+def setup(app) -> None:
+    app.connect("autodoc-process-docstring", _escape_pipes)
+
 
 # --- output ------------------------------------------------------------------------------
 html_theme = "furo"
