@@ -87,7 +87,9 @@ def _render(model: BioMLP, ax: Any, color_modules: bool, threshold: float,
     if segs:
         ax.add_collection(LineCollection(np.concatenate(segs), colors=np.concatenate(colors),
                                          linewidths=np.concatenate(widths), zorder=1))
-    node_colors = [np.full(len(p), "black", dtype=object) for p in pos]
+    # with module colours, neurons outside every module are grey
+    base = "#b0b0b0" if color_modules else "black"
+    node_colors = [np.full(len(p), base, dtype=object) for p in pos]
     if color_modules:
         import networkx as nx
 

@@ -167,9 +167,9 @@ TASKS: dict[str, Task] = {t.name: t for t in [
          overrides={"lam": 1e-3, "weight_decay": 0.1}),  # decay: generalises (grokking)
     Task("permutation-s4", "composition of two permutations of S4 (24 x 24 group table) "
          "from token embeddings, 80% of pairs for training",
-         [2 * 16, 100, 24], "classification", 10000, _table_task(_s4_table(), 0.8),
+         [2 * 16, 100, 24], "classification", 20000, _table_task(_s4_table(), 0.8),
          model_kwargs={"in_fold": 2, "embedding": (24, 16)},
-         overrides={"lam": 1e-4}),
+         overrides={"lam": 1e-4, "weight_decay": 1.0}),  # strong decay: generalises
     Task("digits", "scikit-learn's 8x8 digits (stand-in for MNIST), 2D input layout, "
          "80% train / 20% test",
          [(8, 8), (10, 10), (10, 10), 10], "classification", 5000, _digits,

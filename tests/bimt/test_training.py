@@ -149,3 +149,17 @@ def test_embedding_model_trains_with_autograd_engine() -> None:
     assert h.test_accuracy > 0.9
     with pytest.raises(ValueError, match="'analytic' engine does not support an embedding"):
         bimt.train(model, x, y, steps=1, engine="analytic")
+
+
+@pytest.mark.slow
+def test_independence_full_run_reproduces_the_paper() -> None:
+    """20000 paper-default steps: test MSE below the paper's 7.4e-3 and the two modules
+    {x1, x3} -> y1, {x2, x4} -> y2 at every pruning threshold from 1% to 10%."""
+    data = bimt.TASKS["independence"].make(0)
+    model = bimt.build_model("independence", 0)
+    h = bimt.train(model, data.x_train, data.y_train, x_test=data.x_test, y_test=data.y_test,
+                   progress=False)
+    assert h.steps == 20000 and h.test_loss < 7.4e-3
+    for threshold in (0.01, 0.02, 0.05, 0.1):
+        found = [(set(m.inputs), set(m.outputs)) for m in bimt.modules(model, threshold)]
+        assert found == [({0, 2}, {0}), ({1, 3}, {1})], threshold
