@@ -202,7 +202,9 @@ def test_output_is_a_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str
 
 def test_internal_error_one_line_exit_1(capsys: pytest.CaptureFixture[str],
                                         monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    import aipoincare.discover as disc
+    import aipoincare.discover  # noqa: F401  (the package may re-export the function)
+
+    disc = sys.modules["aipoincare.discover"]
 
     def boom(*args: object, **kwargs: object) -> None:
         raise RuntimeError("kaput\nsecond line")
@@ -221,7 +223,9 @@ def test_internal_error_one_line_exit_1(capsys: pytest.CaptureFixture[str],
 
 
 def test_interrupt(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
-    import aipoincare.discover as disc
+    import aipoincare.discover  # noqa: F401  (the package may re-export the function)
+
+    disc = sys.modules["aipoincare.discover"]
 
     def stop(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt
@@ -281,6 +285,15 @@ def test_quiet_and_file_path(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert sympy.expand(parse_expr(doc["invariants"][0]["expr"]) - sympy.Symbol("x")
                         - sympy.Symbol("y") - sympy.Symbol("z")) == 0 or \
         doc["invariants"][0]["expr"].replace(" ", "") in ("x+y+z", "-x-y-z")
+
+
+def test_tol_option(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out_json = tmp_path / "o.json"
+    code, _, err = run(["discover", "lotka_volterra_3", "--tol", "1e-8", "--quiet", "--json",
+                        str(out_json)], capsys)
+    assert code == 0, err
+    doc = json.loads(out_json.read_text())
+    assert (doc["nullity"], doc["independent"]) == (4, 2)
 
 
 def test_rossler_nothing_found(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
