@@ -212,6 +212,20 @@ class PolynomialBasis(Basis):
             sq = term if sq is None else sq.add_(term)
         return sq.sqrt()
 
+    def lie_and_gradient_norms_torch(self, x: torch.Tensor, f: torch.Tensor
+                                     ) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`lie_torch` and :meth:`gradient_norms_torch` from one monomial table."""
+        mono = self.table.values_torch(x)
+        var, coef, idx = self._slots(x.device)
+        lie = sq = None
+        for s in range(var.shape[0]):
+            g = mono[:, idx[s]] * coef[s]  # shape (n, size): component along var[s]
+            term = g * f[:, var[s]]
+            lie = term if lie is None else lie.add_(term)
+            g = g * g
+            sq = g if sq is None else sq.add_(g)
+        return lie, sq.sqrt()
+
     def gradients_torch(self, x: torch.Tensor) -> torch.Tensor:
         mono = self.table.values_torch(x)
         var, coef, idx = self._slots(x.device)

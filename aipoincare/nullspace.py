@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,7 +24,27 @@ from traincore import check_memory, choose_cut, row_chunk_size
 
 from .basis import Basis
 
-__all__ = ["NumericalNullSpace", "scaled_matrix", "numerical_null_space"]
+__all__ = ["NumericalNullSpace", "scaled_matrix", "numerical_null_space", "LAPACK_THREADS"]
+
+#: CPU threads for building the matrix and the blocks' QR/SVD. One: the blocks are at most
+#: ~1000 columns, where a second thread gains little on an idle machine, while on a shared
+#: one OpenMP threads spin-wait for each other and the same SVD was measured 5-50x slower
+#: (0.25 s -> 6-20 s on the 3D fluid's largest block).
+LAPACK_THREADS = 1
+
+
+@contextmanager
+def _cpu_threads(n: int, device: torch.device):
+    """Temporarily cap torch's intra-op CPU threads (no effect on GPU work)."""
+    if device.type != "cpu" or n >= torch.get_num_threads():
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 @dataclass
@@ -81,8 +102,11 @@ def scaled_matrix(basis: Basis, f_fn: Callable[[torch.Tensor], torch.Tensor],
     pieces, sq = [], None
     for start in range(0, n, chunk):
         xc = x[start:start + chunk]
-        a = basis.lie_torch(xc, f_fn(xc))  # shape (rows, size)
-        norms = basis.gradient_norms_torch(xc)
+        if hasattr(basis, "lie_and_gradient_norms_torch"):  # one pass over the monomials
+            a, norms = basis.lie_and_gradient_norms_torch(xc, f_fn(xc))
+        else:
+            a = basis.lie_torch(xc, f_fn(xc))  # shape (rows, size)
+            norms = basis.gradient_norms_torch(xc)
         if cols is not None:
             idx = torch.as_tensor(cols, device=x.device)
             a, norms = a[:, idx], norms[:, idx]
@@ -130,20 +154,22 @@ def numerical_null_space(basis: Basis, f_fn: Callable[[torch.Tensor], torch.Tens
                  f"the {n} x {biggest} float64 matrix block and its SVD",
                  "lower the degree or the number of points")
     spectra, svs = [], []
-    full, full_scale = scaled_matrix(basis, f_fn, x)  # shape (n, size): built once
-    for block in blocks:
-        idx = torch.as_tensor(block, device=x.device)
-        a, scale = _normalise_rows(full[:, idx]), full_scale[idx]
-        m = torch.linalg.qr(a, mode="r").R if a.shape[0] > 2 * a.shape[1] else a
-        if vectors:
-            _, s, vh = torch.linalg.svd(m, full_matrices=True)
-            svs.append((vh, scale))
-        else:
-            s = torch.linalg.svdvals(m)
-        s = s / s[0] if s.numel() and float(s[0]) > 0 else s
-        if s.numel() < len(block):  # fewer rows than columns: the rest are exact zeros
-            s = torch.cat([s, s.new_zeros(len(block) - s.numel())])
-        spectra.append(s.detach().cpu().double())
+    with _cpu_threads(LAPACK_THREADS, x.device):
+        full, full_scale = scaled_matrix(basis, f_fn, x)  # shape (n, size): built once
+        for block in blocks:
+            idx = torch.as_tensor(block, device=x.device)
+            a, scale = _normalise_rows(full[:, idx]), full_scale[idx]
+            # tall: the SVD of R (square) has the same spectrum and is cheaper and steadier
+            m = torch.linalg.qr(a, mode="r").R if a.shape[0] > a.shape[1] else a
+            if vectors:
+                _, s, vh = torch.linalg.svd(m, full_matrices=True)
+                svs.append((vh, scale))
+            else:
+                s = torch.linalg.svdvals(m)
+            s = s / s[0] if s.numel() and float(s[0]) > 0 else s
+            if s.numel() < len(block):  # fewer rows than columns: the rest are exact zeros
+                s = torch.cat([s, s.new_zeros(len(block) - s.numel())])
+            spectra.append(s.detach().cpu().double())
     merged = torch.sort(torch.cat(spectra), descending=True).values
     nullity, gap, confidence = choose_cut(merged, rtol)
     size = merged.numel()
