@@ -20,3 +20,12 @@ def indep() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     x, y = independence_data(100, 0)
     xt, yt = independence_data(100, 1)
     return x, y, xt, yt
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """The networks here are tiny: one thread is fastest and does not thrash a busy machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
