@@ -796,6 +796,32 @@ class System:
                    sampling=sampling if sampling is not None else SamplingSpec(),
                    expected=dict(expected or {}), source=source)
 
+    def resolve_basis(self, basis: BasisSpec | Mapping[str, Any]) -> BasisSpec:
+        """Check a basis given apart from the system against its variables and parameters.
+
+        Expression strings of a :class:`BasisSpec` are parsed before the variables are
+        known; this substitutes the system's parameters and raises :class:`ExpressionError`
+        for any other unknown name (as for a basis in the system file).
+
+        Examples
+        --------
+        >>> s = System("x y", ["k*y", "-k*x"], parameters={"k": 2})
+        >>> s.resolve_basis(BasisSpec("expressions", expressions=["k*x", "y**2"])).expressions
+        (2*x, y**2)
+        """
+        src = f" ({self.source})" if self.source else ""
+        if isinstance(basis, Mapping):
+            basis = _basis_from_table(basis, src)
+        if not isinstance(basis, BasisSpec):
+            raise SystemFileTypeError(f"The basis must be a BasisSpec or a table; got "
+                                      f"{type(basis).__name__}.")
+        names: dict[str, sympy.Expr] = {v.name: v for v in self.variables}
+        names.update(self.parameters)
+        var_names = self.variable_names
+        exprs = tuple(self._expr(e, f"[basis] expressions[{i}]{src}", names, var_names)
+                      for i, e in enumerate(basis.expressions))
+        return BasisSpec(basis.kind, basis.degree, exprs)
+
     @property
     def n_vars(self) -> int:
         """Number of state variables."""

@@ -447,3 +447,15 @@ def test_api_errors() -> None:
         SamplingSpec("cauchy")
     with pytest.raises(SystemFileTypeError, match=r"'constraints' must be a list or a table"):
         System("x", ["1"], constraints=3)  # type: ignore[arg-type]
+
+
+def test_resolve_basis_given_apart() -> None:
+    s = System("x y", ["k*y", "-k*x"], parameters={"k": 0.5})
+    spec = BasisSpec("product", 2, ("k*log(x)", "sqrt(y)"))
+    assert s.resolve_basis(spec).expressions == (sympy.log(x) / 2, sympy.sqrt(y))
+    assert s.resolve_basis({"kind": "polynomial", "degree": 2}) == BasisSpec("polynomial", 2)
+    with pytest.raises(ExpressionError, match=r"Unknown name\(s\) 'w' in \[basis\] "
+                                              r"expressions\[1\]"):
+        s.resolve_basis(BasisSpec("expressions", None, ("x", "w*y")))
+    with pytest.raises(SystemFileTypeError, match="must be a BasisSpec or a table; got int"):
+        s.resolve_basis(3)  # type: ignore[arg-type]
