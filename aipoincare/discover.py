@@ -33,13 +33,14 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from math import comb
 from typing import Any
 
 import numpy as np
 import sympy
 import torch
 
-from traincore import resolve_device
+from traincore import check_memory, resolve_device
 
 from .basis import (
     Basis,
@@ -158,6 +159,13 @@ def _build_basis(system: System, basis: Any, degree: int | None) -> Basis:
         raise TypeError(f"The 'basis' must be a kind ('polynomial', 'expressions', 'product'), "
                         f"a BasisSpec or a Basis; got {type(basis).__name__}.")
     deg = degree if degree is not None else (spec.degree or DEFAULT_DEGREE)
+    if spec.kind in ("polynomial", "product"):
+        n_vars = len(system.variables)
+        size = comb(n_vars + deg, deg) * max(1, len(spec.expressions))
+        # exponent table, gradient slots and, at the least, a square float matrix
+        check_memory(8 * size * (n_vars + 3 * deg) + 8 * 1.2 * size ** 2 / max(1, deg),
+                     f"the {spec.kind} basis of degree {deg} in {n_vars} variables "
+                     f"({size} functions)", "lower --degree")
     return make_basis(spec.kind, system.variables, deg, spec.expressions)
 
 
@@ -275,6 +283,9 @@ def discover(system: System, degree: int | None = None, basis: Any = None,
             vectors = ens.vectors
             is_exact = True
             count_method = "exact-modular"
+            if system.sampling.data is not None:
+                notes.append("The exact counts use random points of the admissible set, not "
+                             "the states of the data file (those feed the float spectrum).")
             notes.append(f"Exact counts: ranks over GF(p) at {ens.rows} random points of the "
                          f"admissible set per prime (primes {', '.join(map(str, ens.primes))})"
                          f"; all {ens.nullity} conserved basis vectors lifted to rationals and "
@@ -305,12 +316,14 @@ def discover(system: System, degree: int | None = None, basis: Any = None,
     # ---- independence
     t = time.perf_counter()
     tangent = cfg.independence == "tangent"
+    ranks: dict[str, int] = {}
     order = simplicity_order(vectors, bas)
     m = min(48, x.shape[0])
     if is_exact and nullity:
         ind = exact_independence(vectors, bas, system, solver, rng,
                                  random_prime(rng), tangent=tangent)
         kept = ind.kept
+        ranks = {"ambient": ind.ambient_rank, "tangent": ind.rank}
         if system.constraints:
             notes.append(f"Functional independence ({cfg.independence} gradients): Jacobian "
                          f"rank {ind.ambient_rank} with ambient gradients, {ind.rank} along "
@@ -353,7 +366,8 @@ def discover(system: System, degree: int | None = None, basis: Any = None,
         conserved=conserved, coefficients=coef_float, gap=float(num.gap),
         confidence=1.0 if is_exact else float(num.confidence), exact=is_exact,
         count_method=count_method, independence_spectrum=np.asarray(ind_spec),
-        seconds=time.perf_counter() - t_start, timings=timings, notes=notes)
+        seconds=time.perf_counter() - t_start, timings=timings, notes=notes,
+        independence=cfg.independence, jacobian_ranks=ranks)
 
 
 def _numerical_vectors(num, bas: Basis, blocks, f_fn, x: torch.Tensor, cfg: DiscoveryConfig

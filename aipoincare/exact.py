@@ -28,6 +28,8 @@ import numpy as np
 import sympy
 import torch
 
+from traincore import check_memory
+
 from .evaluate import as_expr, compile_torch, eval_mod_p, is_rational_function, mod_inverse_array
 
 __all__ = ["ExactNotApplicable", "ConstraintSolver", "constraint_solver", "random_prime",
@@ -403,6 +405,11 @@ def exact_null_space(system, basis, blocks: Sequence[np.ndarray], rng: np.random
     ExactNotApplicable
         When lifting or verification fails after ``max_primes`` primes.
     """
+    biggest = max(len(b) for b in blocks)
+    # int64 matrix, FLINT's copy and the Python ints of the conversion (~40 bytes each)
+    check_memory(56 * (biggest + margin) * max(biggest, basis.size // 8 + 1),
+                 f"the exact rank of a {biggest + margin} x {biggest} matrix mod p",
+                 "lower the degree, or pass exact=False for numerical counts")
     mod = ModularSystem(system, basis, constraint_solver(tuple(system.variables),
                                                         tuple(system.constraints)))
     primes: list[int] = []

@@ -85,6 +85,11 @@ class Discovery:
         Seconds per pipeline stage.
     notes : list of str
         Anything a careful reader should know (points dropped, numerical counts, ...).
+    independence : str
+        "ambient" or "tangent": which gradients decided functional independence.
+    jacobian_ranks : dict of str to int
+        Exact Jacobian ranks of the whole conserved subspace with "ambient" gradients and
+        along the constraint set ("tangent"); empty when not computed exactly.
     """
 
     name: str
@@ -106,6 +111,8 @@ class Discovery:
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    independence: str = "ambient"
+    jacobian_ranks: dict[str, int] = field(default_factory=dict)
 
     @property
     def basis_size(self) -> int:

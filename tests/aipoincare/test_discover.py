@@ -101,3 +101,24 @@ def test_fluid_3d_exact_counts(fluid3d):
     d = discover(fluid3d, seed=0, device="cpu")
     assert (d.nullity, d.independent) == (60, 14) and d.exact
     assert all(i.verified and i.method == "identity-test" for i in d.invariants)
+
+
+def test_basis_too_large_is_refused_before_any_work(fluid3d):
+    from traincore import MemoryBudgetError
+
+    with pytest.raises(MemoryBudgetError, match="polynomial basis of degree 8 in 24 variables "
+                                                "\\(10518300 functions\\).*lower --degree"):
+        discover(fluid3d, degree=8, device="cpu")
+
+
+def test_independence_modes_on_a_constrained_system(fluid2d):
+    amb = discover(fluid2d, degree=2, seed=0, device="cpu")
+    tan = discover(fluid2d, degree=2, seed=0, device="cpu", independence="tangent")
+    assert amb.jacobian_ranks == tan.jacobian_ranks
+    assert amb.independent == amb.jacobian_ranks["ambient"] == tan.independent + 1
+    g = fluid2d.constraints[0]
+    # the extra ambient invariant is the (conserved) constraint function in disguise: with
+    # the tangent invariants it spans g, which vanishes on the constraint set
+    exprs = [i.expr for i in amb.invariants]
+    assert any(sympy.expand(a + b + sign * g) == 0 for a in exprs for b in exprs + [0]
+               for sign in (1, -1))
