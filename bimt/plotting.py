@@ -124,6 +124,12 @@ def _render(model: BioMLP, ax: Any, color_modules: bool, threshold: float,
         ax.set_title(title, fontsize=10)
 
 
+def _figsize(model: BioMLP) -> tuple[float, float]:
+    # wide layers get a wider picture so that their neurons stay apart
+    widest = max(s if isinstance(s, int) else s[1] for s in model.shapes)
+    return (min(12.0, max(4.0, widest / 7)), 1.2 + 1.1 * model.depth)
+
+
 def draw(model: BioMLP, path: str | os.PathLike[str] | None = None, *, ax: Any = None,
          color_modules: bool = False, threshold: float = 0.0, title: str | None = None,
          max_width: float = 3.0, labels: bool = True, dpi: int = 150) -> Any:
@@ -156,7 +162,7 @@ def draw(model: BioMLP, path: str | os.PathLike[str] | None = None, *, ax: Any =
         raise TypeError(f"draw() needs a bimt.BioMLP; got {type(model).__name__}.")
     fmt = _format_of(path, _FORMATS) if path is not None else None
     if ax is None:
-        fig, ax = plt.subplots(figsize=(4.0, 1.2 + 1.1 * model.depth))
+        fig, ax = plt.subplots(figsize=_figsize(model))
     else:
         fig = ax.figure
     _render(model, ax, color_modules, threshold, title, max_width, labels)
@@ -197,7 +203,7 @@ def animate(model: BioMLP, snapshots: Sequence[dict[str, Any]],
     idx = np.unique(np.linspace(0, len(snapshots) - 1, min(max_frames, len(snapshots)))
                     .round().astype(int))
     frame_model = copy.deepcopy(model).cpu()
-    fig, ax = plt.subplots(figsize=(4.0, 1.2 + 1.1 * model.depth))
+    fig, ax = plt.subplots(figsize=_figsize(model))
     writer = PillowWriter(fps=fps)
     with tempfile.TemporaryDirectory() as tmp:
         tmp_gif = Path(tmp) / "frames.gif"
