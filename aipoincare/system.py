@@ -14,6 +14,7 @@ The file format is described in CONTRACT.md; :func:`load_system` reads it and
 from __future__ import annotations
 
 import ast
+import difflib
 import keyword
 import math
 import os
@@ -974,11 +975,13 @@ def system_from_dict(data: Mapping[str, Any], source: str | None = None) -> Syst
     src = f" ({source})" if source else ""
     if not isinstance(data, Mapping):
         raise SystemFileTypeError(f"A system must be a table; got {type(data).__name__}.")
-    extra = [k for k in data if k not in _TOP_KEYS]
-    if extra:
-        raise SystemFileError(
-            f"Unknown key or section {extra[0]!r}{src}; the allowed ones are "
-            f"{', '.join(_TOP_KEYS)}.")
+    # Unrelated extra keys (a description, a [metadata] table) are tolerated so that files
+    # written for other tools still load; a near-miss of a known key is a typo and an error.
+    for key in data:
+        if key not in _TOP_KEYS and difflib.get_close_matches(key, _TOP_KEYS, n=1, cutoff=0.75):
+            raise SystemFileError(
+                f"Unknown key or section {key!r}{src}; the allowed ones are "
+                f"{', '.join(_TOP_KEYS)}.")
     if "variables" not in data:
         raise SystemFileError(f"The system{src} has no 'variables'; add e.g. "
                               "variables = [\"x\", \"y\"] at the top of the file.")

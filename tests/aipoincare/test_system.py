@@ -366,6 +366,7 @@ BAD_FILES = [
      r"\[constraints\] g .* is the constant 3, not an expression in the variables"),
     (LV + "\n[equation]\n", SystemFileError,
      r"Unknown key or section 'equation' .*; the allowed ones are name, variables"),
+    ("samplng = 3\n" + LV, SystemFileError, r"Unknown key or section 'samplng'"),
     (LV.replace("[equations]", "equations = 3\n[eqs]"), SystemFileError, r"equations"),
     (LV.replace('name = "LV"', "name = 3"), SystemFileTypeError, r"'name' .* must be a string"),
     (LV.replace('x = "x*(y - z)"', "x = [1]"), SystemFileTypeError,
@@ -459,3 +460,9 @@ def test_resolve_basis_given_apart() -> None:
         s.resolve_basis(BasisSpec("expressions", None, ("x", "w*y")))
     with pytest.raises(SystemFileTypeError, match="must be a BasisSpec or a table; got int"):
         s.resolve_basis(3)  # type: ignore[arg-type]
+
+
+def test_unrelated_extra_keys_are_tolerated(tmp_path):
+    path = tmp_path / "lv.toml"
+    path.write_text('description = "from another tool"\n' + LV + "\n[metadata]\nauthor = 'me'\n")
+    assert [str(v) for v in load_system(path).variables] == ["x", "y", "z"]
