@@ -50,7 +50,11 @@ def missing_names(path: Path) -> list[str]:
     out = []
     for dotted in required_names(path):
         module, _, attr = dotted.partition(".")
-        if not hasattr(importlib.import_module(module), attr):
+        if hasattr(importlib.import_module(module), attr):
+            continue
+        try:  # a submodule (``from aipoincare.plotting import ...``)
+            importlib.import_module(dotted)
+        except ImportError:
             out.append(dotted)
     return out
 
