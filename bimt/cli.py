@@ -22,7 +22,7 @@ PAPER = {
     "two-moons": "test accuracy > 99% with a handful of neurons",
     "modular-addition": "full test accuracy, visibly modular network",
     "permutation-s4": "full test accuracy",
-    "digits": "(paper: MNIST; here scikit-learn's 8x8 digits)",
+    "digits": "no figure: the paper trains MNIST; this task uses scikit-learn's 8x8 digits",
 }
 
 

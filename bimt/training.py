@@ -1,7 +1,7 @@
 """BIMT training on :func:`traincore.fit`: connection cost, lambda schedule and swaps.
 
 The step is either *analytic* (hand-written forward/backward of the MLP on one flat
-parameter vector, for models without an embedding; checked against autograd in the tests)
+parameter vector, token embeddings included; checked against autograd in the tests)
 or *autograd* (any model). Both share the flat AdamW below, whose moments are permuted with
 every swap, and the connection-cost gradient ``lam * C * sign(w)`` on the flat vector, with
 ``C`` the per-connection cost matrices computed once (swaps move weights between fixed
@@ -455,10 +455,7 @@ def train(model: BioMLP, x_train: Any, y_train: Any, *, steps: int | None = None
 
     engine = cfg.engine
     if engine == "auto":
-        engine = "analytic" if model.embedding is None else "autograd"
-    if engine == "analytic" and model.embedding is not None:
-        raise ValueError("The 'analytic' engine does not support an embedding layer; "
-                         "use engine='autograd' or 'auto'.")
+        engine = "analytic"
     n_params = sum(p.numel() for p in model.parameters())
     # one thread: these matmuls are tiny, and extra threads only add synchronisation (and
     # thrash on a shared machine); big problems on the CPU may ask for more via config.threads
@@ -489,13 +486,19 @@ def train(model: BioMLP, x_train: Any, y_train: Any, *, steps: int | None = None
     inv_n = 1.0 / len(xtr)
     scale = 2.0 / ytr.numel() if not classification else inv_n
     slot: dict[str, torch.Tensor] = {}
+    emb = model.embedding
+    g_emb = gviews["embedding.weight"] if emb is not None else None
 
     def resync() -> None:
         """Data in slot order for the analytic step (after swaps moved inputs/outputs)."""
         if engine != "analytic":
             return
         with torch.no_grad():
-            slot["x"] = model.embed(xtr).contiguous()
+            if model.embedding is None:
+                slot["x"] = model.embed(xtr).contiguous()
+            else:  # tokens: embedded every step, gradient scattered back to the table
+                index = model.input_index()
+                slot["index"], slot["inverse"] = index, torch.argsort(index)
             if classification:
                 slot["target"] = onehot[:, model.out_perm].contiguous()
                 slot["labels"] = model.output_index()[ytr]
@@ -516,7 +519,10 @@ def train(model: BioMLP, x_train: Any, y_train: Any, *, steps: int | None = None
 
     def step_analytic(step: int, values: dict[str, float]) -> dict[str, Any]:
         with torch.no_grad():
-            h = slot["x"]
+            if emb is None:
+                h = slot["x"]
+            else:
+                h = emb.weight[xtr].reshape(len(xtr), -1)[:, slot["index"]]  # (n, widths[0])
             hs, zs = [h], []
             last = model.depth - 1
             for k in range(model.depth):  # forward, keeping what the backward needs
@@ -539,6 +545,9 @@ def train(model: BioMLP, x_train: Any, y_train: Any, *, steps: int | None = None
                     torch.sum(g, 0, out=gb[k])
                 if k:
                     g = act_bwd(g.mm(weights[k]), zs[k - 1])
+            if emb is not None:  # d loss / d table: input slots -> token columns -> rows
+                g_in = g.mm(weights[0])[:, slot["inverse"]].reshape(-1, emb.embedding_dim)
+                g_emb.zero_().index_add_(0, xtr.reshape(-1), g_in)
             _cost_and_step(values)
         return metrics
 
