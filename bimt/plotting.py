@@ -204,6 +204,7 @@ def animate(model: BioMLP, snapshots: Sequence[dict[str, Any]],
                     .round().astype(int))
     frame_model = copy.deepcopy(model).cpu()
     fig, ax = plt.subplots(figsize=_figsize(model))
+    fig.subplots_adjust(left=0.02, right=0.98, bottom=0.02, top=0.92)  # no wasted margins
     writer = PillowWriter(fps=fps)
     with tempfile.TemporaryDirectory() as tmp:
         tmp_gif = Path(tmp) / "frames.gif"
