@@ -475,6 +475,9 @@ def train(model: BioMLP, x_train: Any, y_train: Any, *, steps: int | None = None
     extras = _Extras()
     n_out = model.widths[-1]
     weights = [layer.weight for layer in model.layers]
+    weights_t = [w.t() for w in weights]  # views: stay current through updates and swaps
+    depth = model.depth
+    last = depth - 1
     biases = [layer.bias for layer in model.layers]
     gviews = opt.views(opt.grad)
     gw = [gviews[f"layers.{k}.weight"] for k in range(model.depth)]
@@ -524,10 +527,9 @@ def train(model: BioMLP, x_train: Any, y_train: Any, *, steps: int | None = None
             else:
                 h = emb.weight[xtr].reshape(len(xtr), -1)[:, slot["index"]]  # (n, widths[0])
             hs, zs = [h], []
-            last = model.depth - 1
-            for k in range(model.depth):  # forward, keeping what the backward needs
+            for k in range(depth):  # forward, keeping what the backward needs
                 b = biases[k]
-                z = torch.addmm(b, h, weights[k].t()) if b is not None else h @ weights[k].t()
+                z = torch.addmm(b, h, weights_t[k]) if b is not None else h @ weights_t[k]
                 if k < last:
                     zs.append(z)
                     h = act(z)
