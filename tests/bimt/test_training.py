@@ -178,3 +178,16 @@ def test_independence_full_run_reproduces_the_paper() -> None:
     for threshold in (0.01, 0.02, 0.05, 0.1):
         found = [(set(m.inputs), set(m.outputs)) for m in bimt.modules(model, threshold)]
         assert found == [({0, 2}, {0}), ({1, 3}, {1})], threshold
+
+
+def test_numpy_inputs_and_task_detection() -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1, 1, (40, 2)).astype(np.float32)
+    labels = (x[:, 0] > 0).astype(np.int64)
+    model = bimt.BioMLP([2, 6, 2], seed=0)
+    h = bimt.train(model, x, labels, steps=200, x_test=x, y_test=labels, progress=False)
+    assert h.kind == "classification" and h.test_accuracy > 0.9
+    h = bimt.train(bimt.BioMLP([2, 6, 1], seed=0), x, x[:, 0] * 2.0, steps=20, progress=False)
+    assert h.kind == "regression" and h.test_loss is None and h.test_accuracy is None
