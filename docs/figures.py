@@ -26,6 +26,9 @@ def main() -> None:
     plot_discovery(aipoincare.discover(system, degree=3, seed=0), OUT / "lotka_volterra_3.png",
                    dpi=70)
 
+    fluid = aipoincare.load_system(ROOT / "examples" / "fluid_3d.toml")
+    plot_discovery(aipoincare.discover(fluid, degree=3, seed=0), OUT / "fluid_3d.png", dpi=55)
+
     task = bimt.get_task("independence")
     data = task.make(seed=0)
     model = bimt.build_model(task, seed=0)
