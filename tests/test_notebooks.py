@@ -24,6 +24,37 @@ MAX_BYTES = 2_000_000
 #: The tutorials of issue 5; each must exist.
 EXPECTED = ["01_quickstart", "02_fluid_3d", "03_custom_basis", "04_bimt_symbolic",
             "05_bimt_classification", "06_bimt_modular_addition"]
+#: Facts each notebook must print under the quick switch: exact mathematical results that
+#: any correct toolkit gives (counts, certificates, identifications), so a notebook that runs
+#: but shows a wrong answer fails too. BIMT results depend on training length and are only
+#: checked for their presence.
+EXPECT = {
+    "01_quickstart": [
+        "nullity 4, independent 2, exact counts: True",
+        "x*y*z                verified=True",
+        "x + y + z            verified=True",
+        "x*y + z              verified=False",
+        "energy = 1/4 * H1 + 1/6 * H2",
+        "nullity 0, independent 0",
+    ],
+    "02_fluid_3d": [
+        "nullity 19, independent 12, counted by exact-modular",  # degree 2 (quick)
+        "momentum P                       3 of 3 matched",
+        "angular momentum L               3 of 3 matched",
+        "face circulations                3 of 3 matched",
+        "R x P - L (two components)       2 of 3 matched",
+        "(R x P)_z: verified=True",
+    ],
+    "03_custom_basis": [
+        "log(y)    [mpmath-50-digits, verified=True]",
+        "nullity 4, independent 3 (exact), 3 verified",
+        "[symbolic-modulo-constraints, verified=True]",
+        "states used: 40 of 40 rows",
+    ],
+    "04_bimt_symbolic": ["test MSE", "Module({"],
+    "05_bimt_classification": ["test accuracy", "weights; test loss"],
+    "06_bimt_modular_addition": ["test accuracy", "modularity Q"],
+}
 _USE = re.compile(r"\b(aipoincare|bimt)\.([A-Za-z_]\w*)")
 _FROM = re.compile(r"^from (aipoincare|bimt) import ([\w, ()]+)$", re.MULTILINE)
 
@@ -59,12 +90,19 @@ def missing_names(path: Path) -> list[str]:
     return out
 
 
+def _output_text(output: dict) -> str:
+    if output.get("output_type") == "stream":
+        return "".join(output.get("text", ""))
+    return "".join(output.get("data", {}).get("text/plain", ""))
+
+
 def _ids(paths: list[Path]) -> list[str]:
     return [p.stem for p in paths]
 
 
 def test_every_tutorial_exists() -> None:
     assert [p.stem for p in NOTEBOOKS] == EXPECTED
+    assert set(EXPECT) == set(EXPECTED)
 
 
 def test_required_names_are_found() -> None:
@@ -123,5 +161,8 @@ def test_notebook_runs(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPat
     seconds = time.perf_counter() - start
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     assert outputs, f"{path.name} produced no output"
+    text = "\n".join(_output_text(o) for o in outputs)
+    for fact in EXPECT[path.stem]:
+        assert fact in text, f"{path.name} did not print {fact!r}"
     # the quick switch must keep the CI run short
     assert seconds < 300, f"{path.name} took {seconds:.0f} s under the quick switch"
