@@ -10,6 +10,7 @@ not quick) and to stay under 2 MB.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import json
 import re
 import shutil
@@ -166,3 +167,36 @@ def test_notebook_runs(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPat
         assert fact in text, f"{path.name} did not print {fact!r}"
     # the quick switch must keep the CI run short
     assert seconds < 300, f"{path.name} took {seconds:.0f} s under the quick switch"
+
+
+def _load_execute_script():
+    spec = importlib.util.spec_from_file_location("nb_execute", ROOT / "notebooks" / "execute.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.notebook
+def test_execute_script_runs_in_place_and_sets_the_switch(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``notebooks/execute.py`` (the refresh tool) writes outputs in place, full size by
+    default and quick on request; a prefix that matches nothing is exit status 2."""
+    nbformat = pytest.importorskip("nbformat")
+    pytest.importorskip("nbclient")
+    for var in ("AIPOINCARE_QUICK", "BIMT_QUICK", "MPLBACKEND"):
+        monkeypatch.setenv(var, "sentinel")  # restored after the test; execute.py sets them
+    script = _load_execute_script()
+    nb = nbformat.v4.new_notebook()
+    nb.cells.append(nbformat.v4.new_code_cell(
+        "import os; print(os.environ.get('AIPOINCARE_QUICK'), os.environ.get('BIMT_QUICK'))"))
+    path = tmp_path / "tiny.ipynb"
+    nbformat.write(nb, path)
+
+    script.execute(path)
+    out = nbformat.read(path, as_version=4).cells[0].outputs
+    assert "".join(out[0]["text"]).split() == ["None", "None"]  # full size: switch off
+    script.execute(path, quick=True)
+    out = nbformat.read(path, as_version=4).cells[0].outputs
+    assert "".join(out[0]["text"]).split() == ["1", "1"]
+    assert "execution" not in nbformat.read(path, as_version=4).cells[0].metadata
+    assert script.main(["no-such-prefix"]) == 2
