@@ -55,7 +55,7 @@ from .exact import ExactNotApplicable, constraint_solver, exact_null_space, rand
 from .independence import exact_independence, numerical_independence, simplicity_order
 from .nullspace import numerical_null_space, scaled_matrix
 from .result import Discovery, Invariant
-from .sparsify import l1_rotation, rationalize
+from .sparsify import L1_MAX_DIM, float_rref, l1_rotation, rationalize, sparsest
 from .system import BasisSpec, System
 
 __all__ = ["DiscoveryConfig", "discover", "DEFAULT_DEGREE"]
@@ -108,7 +108,7 @@ class DiscoveryConfig:
     independence: str = "ambient"      # reproduces the published counts (see module doc)
     margin: int = 12                   # rank deficiency by bad luck ~ rows*deg/p per prime
     restarts: int = 4                  # the paper uses a few random restarts
-    sparsify_steps: int = 40           # L-BFGS converges in tens of steps on these sizes
+    sparsify_steps: int = 30           # L-BFGS converges in tens of steps on these sizes
     max_denominator: int = 100         # "nice" rationals only; else keep the float
 
     def __post_init__(self) -> None:
@@ -370,6 +370,23 @@ def discover(system: System, degree: int | None = None, basis: Any = None,
         independence=cfg.independence, jacobian_ranks=ranks)
 
 
+def _rationalise_block(w: np.ndarray, block: np.ndarray, size: int, a_s: np.ndarray,
+                       scale: np.ndarray, cfg: DiscoveryConfig) -> list:
+    """Per column of ``w`` (block coordinates): (sparse rational vector, dense theta) when
+    the rationalised vector keeps the scaled residual below 1e-9, else None."""
+    full = np.zeros((size, w.shape[1]))
+    full[block] = w
+    out = []
+    for rat in rationalize(full, cfg.max_denominator):
+        theta = np.zeros(size)
+        for i, c in rat.items():
+            theta[i] = float(c)
+        ts = theta * scale
+        res = float(np.abs(a_s @ ts).max()) / max(float(np.linalg.norm(ts)), 1e-300)
+        out.append((rat, theta) if rat and res < 1e-9 else None)
+    return out
+
+
 def _numerical_vectors(num, bas: Basis, blocks, f_fn, x: torch.Tensor, cfg: DiscoveryConfig
                        ) -> tuple[list[dict[int, Any]], np.ndarray]:
     """Sparse (L1-rotated) float null vectors, rationalised where the residual stays tiny."""
@@ -388,25 +405,25 @@ def _numerical_vectors(num, bas: Basis, blocks, f_fn, x: torch.Tensor, cfg: Disc
             continue
         v = num.vectors[:, col:col + k]
         col += k
-        sub = v[block]
+        sub = v[block]  # shape (block size, k)
         q, _ = np.linalg.qr(sub)
-        w = l1_rotation(q, restarts=cfg.restarts, steps=cfg.sparsify_steps, seed=cfg.seed)
-        full = np.zeros((bas.size, k))
-        full[block] = w
-        rat = rationalize(full, cfg.max_denominator)
-        for j in range(k):
-            theta = np.zeros(bas.size)
-            for i, c in rat[j].items():
-                theta[i] = float(c)
-            ts = theta * scale
-            res = float(np.abs(a_s @ ts).max()) / max(float(np.linalg.norm(ts)), 1e-300)
-            if rat[j] and res < 1e-9:
-                vectors.append(rat[j])
-                rows.append(theta)
-            else:
-                wj = full[:, j] / full[np.argmax(np.abs(full[:, j])), j]
+        w = float_rref(q)
+        accepted = _rationalise_block(w, block, bas.size, a_s, scale, cfg)
+        if any(r is None for r in accepted) and k <= L1_MAX_DIM:
+            # the RREF basis is not clean: try the paper's L1 rotation too, keep the sparser
+            w = sparsest([w, l1_rotation(q, restarts=cfg.restarts, steps=cfg.sparsify_steps,
+                                         seed=cfg.seed)])
+            accepted = _rationalise_block(w, block, bas.size, a_s, scale, cfg)
+        for j, rat in enumerate(accepted):
+            if rat is not None:
+                vec, theta = rat
+            else:  # keep the float vector (certification will say what it is worth)
+                wj = np.zeros(bas.size)
+                wj[block] = w[:, j] / w[np.argmax(np.abs(w[:, j])), j]
                 wj[np.abs(wj) < 1e-9] = 0.0
-                vectors.append({int(i): sympy.Float(wj[i], 15) for i in np.nonzero(wj)[0]})
-                rows.append(wj)
+                vec = {int(i): sympy.Float(wj[i], 15) for i in np.nonzero(wj)[0]}
+                theta = wj
+            vectors.append(vec)
+            rows.append(theta)
     coef = np.array(rows).reshape(len(rows), bas.size)
     return vectors, coef

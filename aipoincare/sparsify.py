@@ -2,11 +2,13 @@
 
 * Exact path: the RREF null basis is already sparse and rational (each vector has a 1 at its
   own free column and involves only earlier columns, i.e. simpler basis functions).
-* Numerical path (the paper's method): an orthogonal rotation ``Q`` of the null basis ``V``
+* Numerical path: the float analogue of the RREF basis (:func:`float_rref`: free columns
+  chosen greedily from the last basis function backwards, ``W = V V[free]^-1``), and, for
+  small null spaces, the paper's method: an orthogonal rotation ``Q`` of the null basis ``V``
   minimising ``|V Q|_1``, with the Cayley parametrisation ``Q = (I - S)(I + S)^-1`` of a
   skew-symmetric ``S``, by L-BFGS with random restarts, run through :func:`traincore.fit`.
-  Small coefficients are then dropped and the rest rationalised when the residual of the
-  matrix stays tiny.
+  :func:`sparsest` keeps whichever has fewer nonzeros. Small coefficients are then
+  dropped and the rest rationalised when the residual of the matrix stays tiny.
 
 References
 ----------
@@ -24,7 +26,12 @@ import torch
 
 from traincore import fit, torch_generator
 
-__all__ = ["cayley", "l1_rotation", "rationalize"]
+__all__ = ["cayley", "l1_rotation", "float_rref", "sparsest", "rationalize", "L1_MAX_DIM"]
+
+#: The L1 rotation is tried only for null spaces up to this dimension: it has k(k-1)/2
+#: parameters and, in our tests, stalls far from the sparse optimum beyond a few dozen,
+#: where the float RREF basis is both sparser and far cheaper.
+L1_MAX_DIM = 12
 
 
 def cayley(s: torch.Tensor) -> torch.Tensor:
@@ -39,7 +46,7 @@ def cayley(s: torch.Tensor) -> torch.Tensor:
     return torch.linalg.solve((eye + skew).T, (eye - skew).T).T
 
 
-def l1_rotation(v: np.ndarray, restarts: int = 4, steps: int = 60, seed: int = 0,
+def l1_rotation(v: np.ndarray, restarts: int = 4, steps: int = 30, seed: int = 0,
                 eps: float = 1e-8) -> np.ndarray:
     """Rotate the columns of ``v`` to minimise their L1 norm (sparsest orthonormal basis).
 
@@ -85,7 +92,7 @@ def l1_rotation(v: np.ndarray, restarts: int = 4, steps: int = 60, seed: int = 0
 
 def _descend(vt: torch.Tensor, init: torch.Tensor, steps: int, eps: float) -> np.ndarray:
     s = init.clone().requires_grad_(True)
-    opt = torch.optim.LBFGS([s], lr=1, max_iter=20, line_search_fn="strong_wolfe")
+    opt = torch.optim.LBFGS([s], lr=1, max_iter=10, line_search_fn="strong_wolfe")
 
     def closure() -> torch.Tensor:
         opt.zero_grad()
@@ -99,6 +106,66 @@ def _descend(vt: torch.Tensor, init: torch.Tensor, steps: int, eps: float) -> np
     fit(step_fn, steps, log_every=max(steps, 1), progress=False, desc="sparsify")
     with torch.no_grad():
         return (vt @ cayley(s)).numpy()
+
+
+def float_rref(v: np.ndarray, rtol: float = 1e-8) -> np.ndarray:
+    """The RREF-style basis of the column span of ``v``, in floats.
+
+    Free rows (basis functions) are chosen greedily from the last one backwards, keeping a
+    row when it is independent of those kept (relative residual above ``rtol``); then
+    ``W = V V[free]^-1`` has the identity on the free rows. With exact arithmetic this is
+    the canonical RREF null basis: each vector has a 1 at its own (latest possible) basis
+    function and involves only earlier, simpler ones.
+
+    Parameters
+    ----------
+    v : ndarray, shape (size, k)
+        Columns spanning the space (any basis).
+
+    Returns
+    -------
+    ndarray, shape (size, k)
+
+    Examples
+    --------
+    >>> v = np.array([[1.0, 1.0], [1.0, -1.0], [2.0, 0.0]])
+    >>> np.round(float_rref(v), 12).tolist()
+    [[-1.0, 1.0], [1.0, 0.0], [0.0, 1.0]]
+    """
+    size, k = v.shape
+    if k == 0:
+        return v.copy()
+    basis: list[np.ndarray] = []  # orthonormal span of the kept rows
+    free: list[int] = []
+    scale = np.abs(v).max()
+    for i in range(size - 1, -1, -1):
+        r = v[i].copy()
+        for q in basis:
+            r -= (q @ r) * q
+        if np.linalg.norm(r) > rtol * max(scale, 1e-300):
+            basis.append(r / np.linalg.norm(r))
+            free.append(i)
+            if len(free) == k:
+                break
+    free = free[::-1]
+    w = v @ np.linalg.inv(v[free])
+    w[np.abs(w) < rtol * np.abs(w).max()] = 0.0
+    return w
+
+
+def sparsest(candidates: list[np.ndarray], tol: float = 1e-6) -> np.ndarray:
+    """The candidate basis with the fewest nonzeros (then the smallest max-normalised L1).
+
+    >>> a, b = np.eye(2), np.ones((2, 2))
+    >>> sparsest([b, a]).tolist()
+    [[1.0, 0.0], [0.0, 1.0]]
+    """
+    def key(w: np.ndarray) -> tuple[int, float]:
+        top = np.abs(w).max(axis=0, keepdims=True)
+        u = np.abs(w) / np.where(top > 0, top, 1.0)
+        return int((u > tol).sum()), float(u.sum())
+
+    return min(candidates, key=key)
 
 
 def rationalize(w: np.ndarray, max_denominator: int = 100, drop: float = 1e-6

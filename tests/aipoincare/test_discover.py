@@ -122,3 +122,16 @@ def test_independence_modes_on_a_constrained_system(fluid2d):
     exprs = [i.expr for i in amb.invariants]
     assert any(sympy.expand(a + b + sign * g) == 0 for a in exprs for b in exprs + [0]
                for sign in (1, -1))
+
+
+def test_irrational_coefficients_stay_floats_and_are_not_certified():
+    x, y = sympy.symbols("x y")
+    s = aipoincare.System(variables=(x, y), equations=(sympy.sqrt(2) * y, -x), name="ellipse")
+    d = discover(s, degree=2, device="cpu")
+    assert not d.exact and (d.nullity, d.independent) == (1, 1)
+    inv = d.invariants[0]
+    c = inv.coefficients
+    assert set(c) == {"x**2", "y**2"}
+    assert abs(float(c["y**2"]) / float(c["x**2"]) - 2 ** 0.5) < 1e-9  # x**2 + sqrt(2) y**2
+    # 15-digit coefficients cannot pass a 50-digit check: honest, not verified
+    assert not inv.verified and inv.method == "mpmath-50-digits" and 0 < inv.residual < 1e-9
