@@ -86,3 +86,21 @@ def test_concepts_carry_the_equations() -> None:
     bimt = page("concepts/bimt.md")
     for piece in (r"\lvert w_{ij} \rvert \,\bigl(d_{ij} + \ell_0\bigr)", "swap", "lambda"):
         assert piece in bimt, piece
+
+
+def test_expression_names_match_the_parser() -> None:
+    """The functions and constants the format page lists are exactly the parser's."""
+    system = pytest.importorskip("aipoincare.system")
+    text = page("system-files.md")
+    section = text[text.index("## Expressions"):text.index("## The shipped examples")]
+    listed = set(re.findall(r"`(\w+)`", section))
+    assert set(system.FUNCTIONS) | set(system.CONSTANTS) == listed
+
+
+def test_basis_kinds_and_distributions_are_documented() -> None:
+    system = pytest.importorskip("aipoincare.system")
+    text = page("system-files.md")
+    for kind in system.BASIS_KINDS:
+        assert f'kind = "{kind}"' in text, kind
+    for dist in system.DISTRIBUTIONS:
+        assert f'"{dist}"' in text, dist
