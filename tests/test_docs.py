@@ -104,3 +104,20 @@ def test_basis_kinds_and_distributions_are_documented() -> None:
         assert f'kind = "{kind}"' in text, kind
     for dist in system.DISTRIBUTIONS:
         assert f'"{dist}"' in text, dist
+
+
+@pytest.mark.parametrize("command", [["aipoincare.cli", "discover"], ["bimt.cli", "train"]])
+def test_every_command_line_option_is_documented(command: list[str],
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """Every option ``--help`` shows is on the command-line page."""
+    cli = pytest.importorskip(command[0])
+    try:
+        status = cli.main([command[1], "--help"])
+    except SystemExit as exc:  # argparse's own exit, if main lets it through
+        status = exc.code
+    assert status in (0, None)
+    options = set(re.findall(r"(--[a-z][a-z-]*)", capsys.readouterr().out)) - {"--help"}
+    assert options, "no options found in --help"
+    text = page("cli.md")
+    missing = sorted(o for o in options if f"`{o}" not in text and f"[{o}" not in text)
+    assert not missing, f"{missing} of `{command[1]}` missing from docs/cli.md"
