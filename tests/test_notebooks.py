@@ -42,7 +42,7 @@ EXPECT = {
         "nullity 19, independent 12, counted by exact-modular",  # degree 2 (quick)
         "momentum P                       3 of 3 matched",
         "angular momentum L               3 of 3 matched",
-        "face circulations                3 of 3 matched",
+        "face circulations (of 4 faces)   3 of 4 matched",
         "R x P - L (two components)       2 of 3 matched",
         "(R x P)_z: verified=True",
     ],
