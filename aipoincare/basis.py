@@ -331,10 +331,11 @@ class ProductBasis(Basis):
         g = torch.zeros((x.shape[0], len(self.mono_exps), len(self.variables)),
                         dtype=torch.float64, device=x.device)
         cols = torch.arange(len(self.mono_exps), device=x.device)
-        for s in range(self._var.shape[0]):
-            g[:, cols, torch.as_tensor(self._var[s])] += \
-                mono[:, torch.as_tensor(self._idx[s])] * torch.as_tensor(self._coef[s],
-                                                                         dtype=torch.float64)
+        var = torch.as_tensor(self._var, device=x.device)
+        idx = torch.as_tensor(self._idx, device=x.device)
+        coef = torch.as_tensor(self._coef, dtype=torch.float64, device=x.device)
+        for s in range(var.shape[0]):
+            g[:, cols, var[s]] += mono[:, idx[s]] * coef[s]
         return mono, g
 
     def gradients_torch(self, x: torch.Tensor) -> torch.Tensor:

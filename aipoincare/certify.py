@@ -209,8 +209,7 @@ def certify_many(exprs: Sequence[sympy.Expr], system, seed: int = 0, points: int
                                  "The system or H is not rational with exact coefficients, so "
                                  f"the {method} check does not apply; use mpmath-50-digits.")
         elif solver is None:
-            out[k] = Certificate(False, float("nan"), "undecided",
-                                 f"No exact check applies: {why}.")
+            out[k] = _ideal_check(lie_derivative(h, system), system, why)
         elif method == "symbolic" or (method == "auto"
                                       and _terms(h) * f_size <= SYMBOLIC_BUDGET):
             out[k] = _symbolic_check(lie_derivative(h, system), solver)
@@ -241,6 +240,41 @@ def _symbolic_check(lie: sympy.Expr, solver: ConstraintSolver) -> Certificate:
     return Certificate(False, 1.0, method,
                        f"The numerator of grad H . f is the nonzero polynomial "
                        f"{sympy.sstr(num)[:200]}.")
+
+
+#: Largest total number of terms (numerator of grad H . f plus constraints) for which the
+#: ideal-membership check by polynomial division is attempted.
+IDEAL_BUDGET = 2000
+
+
+def _ideal_check(lie: sympy.Expr, system, why: str) -> Certificate:
+    """grad H . f in the ideal of the constraints (reduced Groebner basis, then division).
+
+    Used when no constraint can be solved linearly (e.g. a sphere). The numerator reducing
+    to 0 proves that grad H . f vanishes on the constraint set; a nonzero remainder proves
+    it is not in the ideal, which for a radical ideal (squarefree constraints without
+    common components, as usual) means H is not conserved.
+    """
+    variables = list(system.variables)
+    num, _ = sympy.fraction(sympy.together(lie))
+    num = sympy.expand(num)
+    cons = [sympy.expand(sympy.fraction(sympy.together(g))[0]) for g in system.constraints]
+    size = sum(len(sympy.Add.make_args(e)) for e in [num, *cons])
+    if size > IDEAL_BUDGET:
+        return Certificate(False, float("nan"), "undecided",
+                           f"No exact check applies ({why}) and the ideal-membership test is "
+                           f"too large ({size} terms).")
+    if num == 0:
+        return Certificate(True, 0.0, "symbolic", "The numerator of grad H . f expands to 0.")
+    gb = sympy.groebner(cons, *variables, order="grevlex")
+    _, rem = gb.reduce(num)
+    if rem == 0:
+        return Certificate(True, 0.0, "symbolic-modulo-constraints",
+                           "The numerator of grad H . f reduces to 0 modulo a Groebner basis "
+                           "of the constraints (it lies in their ideal).")
+    return Certificate(False, 1.0, "symbolic-modulo-constraints",
+                       "The numerator of grad H . f does not reduce to 0 modulo a Groebner "
+                       f"basis of the constraints (remainder {sympy.sstr(rem)[:120]}).")
 
 
 def _identity_test(lies: Sequence[sympy.Expr], system, solver: ConstraintSolver,

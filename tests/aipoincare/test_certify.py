@@ -71,3 +71,22 @@ def test_helpers_and_errors(lv):
         certify(x, lv, method="guess")
     undecided = certify(sympy.sin(x), lv, method="symbolic")
     assert not undecided.verified and undecided.method == "undecided"
+
+
+def test_nonlinear_constraint_by_ideal_membership():
+    from aipoincare import System
+
+    x, y, z = sympy.symbols("x y z")
+    sphere = System(variables=(x, y, z), equations=(y - z, z - x, x - y),
+                    constraints=(x ** 2 + y ** 2 + z ** 2 - 1,))
+    good = certify(x + y + z, sphere)
+    assert good.verified and good.method == "symbolic"
+    # a flow that leaves the sphere off it: grad H . f = (x + y + z) g, zero only on g = 0
+    g = x ** 2 + y ** 2 + z ** 2 - 1
+    leaky = System(variables=(x, y, z), equations=(y - z + x * g, z - x + y * g, x - y + z * g),
+                   constraints=(g,))
+    mod = certify(x + y + z, leaky)
+    assert mod.verified and mod.method == "symbolic-modulo-constraints"
+    assert not certify(x + y + z, System(variables=(x, y, z), equations=leaky.equations)).verified
+    bad = certify(x, sphere)
+    assert not bad.verified and "does not reduce to 0" in bad.detail
