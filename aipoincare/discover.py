@@ -149,6 +149,10 @@ class DiscoveryConfig:
 
 def _build_basis(system: System, basis: Any, degree: int | None) -> Basis:
     if isinstance(basis, Basis):
+        if tuple(basis.variables) != tuple(system.variables):
+            raise ValueError(f"The 'basis' is built on the variables {list(basis.variables)} "
+                             f"but the system has {list(system.variables)}; build it on "
+                             "system.variables.")
         return basis
     spec = system.basis if basis is None else basis
     if isinstance(spec, str):

@@ -379,7 +379,7 @@ class ModularSystem:
 
 
 def exact_null_space(system, basis, blocks: Sequence[np.ndarray], rng: np.random.Generator,
-                     margin: int = 12, max_primes: int = 6, check_points: int = 4
+                     margin: int = 12, max_primes: int = 10, check_points: int = 4
                      ) -> ExactNullSpace:
     """Exact conserved subspace of ``basis`` for a rational ``system``, block by block.
 

@@ -135,3 +135,16 @@ def test_irrational_coefficients_stay_floats_and_are_not_certified():
     assert abs(float(c["y**2"]) / float(c["x**2"]) - 2 ** 0.5) < 1e-9  # x**2 + sqrt(2) y**2
     # 15-digit coefficients cannot pass a 50-digit check: honest, not verified
     assert not inv.verified and inv.method == "mpmath-50-digits" and 0 < inv.residual < 1e-9
+
+
+def test_basis_objects_and_kinds(lv):
+    x, y, z = lv.variables
+    d = discover(lv, basis=aipoincare.PolynomialBasis(lv.variables, 2), device="cpu")
+    assert d.basis_size == 9 and d.nullity == 2  # x + y + z and its square
+    with pytest.raises(ValueError, match="built on the variables \\[x, y\\]"):
+        discover(lv, basis=aipoincare.PolynomialBasis([x, y], 2), device="cpu")
+    with pytest.raises(ValueError, match="must be one of 'polynomial', 'expressions'"):
+        discover(lv, basis="fourier", device="cpu")
+    prod = discover(lv, basis=aipoincare.BasisSpec(kind="product", degree=1,
+                                                   expressions=(x * y * z,)), device="cpu")
+    assert prod.exact and x * y * z in prod.conserved
