@@ -9,8 +9,9 @@ Pipeline (Sparse Invariant Detector, AI Poincare 3.0, with exact arithmetic on t
    (:mod:`aipoincare.nullspace`);
 3. for rational systems and bases, the exact conserved subspace over Q from modular
    arithmetic (:mod:`aipoincare.exact`): the counts are exact, the basis is the sparse
-   rational RREF null basis; otherwise the float null basis rotated to L1-sparsity and
-   rationalised where the residual allows (:mod:`aipoincare.sparsify`);
+   rational RREF null basis; otherwise the float RREF-style basis (or the L1 rotation of
+   the paper when that is sparser), rationalised where the residual allows; rational bases
+   are then reduced further by exact eliminations (:mod:`aipoincare.sparsify`);
 4. independent invariants, greedy by simplicity with Jacobian ranks
    (:mod:`aipoincare.independence`);
 5. certificates (:mod:`aipoincare.certify`).
@@ -55,7 +56,14 @@ from .exact import ExactNotApplicable, constraint_solver, exact_null_space, rand
 from .independence import exact_independence, numerical_independence, simplicity_order
 from .nullspace import numerical_null_space, scaled_matrix
 from .result import Discovery, Invariant
-from .sparsify import L1_MAX_DIM, float_rref, l1_rotation, rationalize, sparsest
+from .sparsify import (
+    L1_MAX_DIM,
+    float_rref,
+    l1_rotation,
+    rationalize,
+    reduce_sparse,
+    sparsest,
+)
 from .system import BasisSpec, System
 
 __all__ = ["DiscoveryConfig", "discover", "DEFAULT_DEGREE"]
@@ -305,14 +313,14 @@ def discover(system: System, degree: int | None = None, basis: Any = None,
         notes.append(f"Counts are numerical: exact arithmetic does not apply ({why_not}).")
 
     t = time.perf_counter()
-    coef_float: np.ndarray
     if not is_exact:
-        vectors, coef_float = _numerical_vectors(num, bas, blocks, f_fn, x, cfg)
-    else:
-        coef_float = np.zeros((len(vectors), bas.size))
-        for k, vec in enumerate(vectors):
-            for i, c in vec.items():
-                coef_float[k, i] = float(c)
+        vectors, _ = _numerical_vectors(num, bas, blocks, f_fn, x, cfg)
+    if all(isinstance(c, sympy.Rational) for v in vectors for c in v.values()):
+        vectors = reduce_sparse(vectors)  # exact, invertible: still a (certified) basis
+    coef_float = np.zeros((len(vectors), bas.size))  # shape (nullity, size)
+    for k, vec in enumerate(vectors):
+        for i, c in vec.items():
+            coef_float[k, i] = float(c)
     nullity = len(vectors)
     conserved = [_expr(v, bas) for v in vectors]
     timings["sparsify"] = time.perf_counter() - t

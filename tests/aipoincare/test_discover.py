@@ -101,6 +101,9 @@ def test_fluid_3d_exact_counts(fluid3d):
     d = discover(fluid3d, seed=0, device="cpu")
     assert (d.nullity, d.independent) == (60, 14) and d.exact
     assert all(i.verified and i.method == "identity-test" for i in d.invariants)
+    v = {str(s): s for s in fluid3d.variables}
+    energy = sum(v[f"{c}{i}"] ** 2 for c in "uvw" for i in range(1, 5))
+    assert energy in [i.expr for i in d.invariants]  # reduced from the RREF basis
 
 
 def test_basis_too_large_is_refused_before_any_work(fluid3d):
