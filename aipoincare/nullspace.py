@@ -13,6 +13,7 @@ only about its own size in points, which makes the 3D fluid's 2924 columns cheap
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,11 +27,21 @@ from .basis import Basis
 
 __all__ = ["NumericalNullSpace", "scaled_matrix", "numerical_null_space", "LAPACK_THREADS"]
 
-#: CPU threads for building the matrix and the blocks' QR/SVD. One: the blocks are at most
-#: ~1000 columns, where a second thread gains little on an idle machine, while on a shared
-#: one OpenMP threads spin-wait for each other and the same SVD was measured 5-50x slower
-#: (0.25 s -> 6-20 s on the 3D fluid's largest block).
-LAPACK_THREADS = 1
+#: CPU threads for building the matrix and the blocks' QR/SVD; None: all of torch's threads
+#: on an idle machine, one when the load average shows the cores are busy. On a shared
+#: machine OpenMP threads spin-wait for each other, and the same SVD was measured 5-50x
+#: slower with two threads than with one (0.25 s -> 6-20 s on the 3D fluid's largest block).
+LAPACK_THREADS: int | None = None
+
+
+def _threads() -> int:
+    if LAPACK_THREADS is not None:
+        return LAPACK_THREADS
+    try:
+        busy = os.getloadavg()[0] >= (os.cpu_count() or 1) - 0.5
+    except OSError:  # no load average on this platform
+        busy = False
+    return 1 if busy else torch.get_num_threads()
 
 
 @contextmanager
@@ -154,7 +165,7 @@ def numerical_null_space(basis: Basis, f_fn: Callable[[torch.Tensor], torch.Tens
                  f"the {n} x {biggest} float64 matrix block and its SVD",
                  "lower the degree or the number of points")
     spectra, svs = [], []
-    with _cpu_threads(LAPACK_THREADS, x.device):
+    with _cpu_threads(_threads(), x.device):
         full, full_scale = scaled_matrix(basis, f_fn, x)  # shape (n, size): built once
         for block in blocks:
             idx = torch.as_tensor(block, device=x.device)
