@@ -288,8 +288,13 @@ def _identity_test(lies: Sequence[sympy.Expr], system, solver: ConstraintSolver,
     for _ in range(primes):
         p = random_prime(rng, exclude=used)
         used.append(p)
-        got = 0
+        got = tries = 0
         while got < points:
+            tries += 1
+            if tries > 50:
+                return [Certificate(False, float("nan"), "undecided",
+                                    f"grad H . f is undefined (mod {p}) at almost every random "
+                                    "point of the constraint set.") for _ in lies]
             pts, ok = solver.sample_mod_p(points - got, p, rng)
             vals, ok2 = eval_mod_p(lies, list(system.variables), pts, p)
             keep = ok & ok2

@@ -359,8 +359,12 @@ class ModularSystem:
         pts : ndarray of int64, shape (n_ok, n_vars)
         """
         pts_all, f_all = [], []
-        need = n
+        need, rounds = n, 0
         while need > 0:
+            rounds += 1
+            if rounds > 50:
+                raise ExactNotApplicable(f"f or the constraints are undefined (mod {p}) at "
+                                         "almost every random point of the admissible set")
             pts, ok = self.solver.sample_mod_p(need + 4, p, rng)
             f, ok_f = eval_mod_p(self.system.equations, self.system.variables, pts, p)
             keep = ok & ok_f

@@ -124,7 +124,12 @@ def exact_independence(vectors: Sequence[dict[int, sympy.Rational]], basis: Basi
     order = simplicity_order(vectors, basis)
     dg_exprs = [sympy.diff(g, v) for g in system.constraints for v in system.variables]
     jac, cons = [], []
+    tries = 0
     while len(jac) < 2:  # two independent random points (the second confirms the first)
+        tries += 1
+        if tries > 50:
+            raise ValueError(f"The basis gradients or constraint gradients are undefined "
+                             f"(mod {p}) at almost every random point; no Jacobian rank.")
         pts, ok = solver.sample_mod_p(4, p, rng)
         g, ok_g = basis.gradients_mod_p(pts, p)
         keep = ok & ok_g

@@ -120,3 +120,10 @@ def test_examples_ship_expected_counts():
         s = aipoincare.load_system(str(__import__("pathlib").Path(aipoincare.__file__).parent
                                        / "examples" / f"{name}.toml"))
         assert {"nullity", "independent"} <= set(s.expected)
+
+
+def test_f_undefined_on_the_whole_constraint_set_is_refused():
+    s = aipoincare.System(variables=(x, y), equations=(1 / (x - y), x), constraints=(x - y,))
+    b = PolynomialBasis([x, y], 1)
+    with pytest.raises(ExactNotApplicable, match="undefined .* at almost every random point"):
+        exact_null_space(s, b, [np.arange(b.size)], np.random.default_rng(0))
