@@ -360,6 +360,12 @@ def _mpmath_check(h: sympy.Expr, lie: sympy.Expr, system, solver: ConstraintSolv
         return Certificate(True, worst, "mpmath-50-digits",
                            f"|grad H . f| / sum |terms| <= {worst:.1e} at {tried} random "
                            "points with 60-digit arithmetic (numerical evidence, not a proof).")
+    if worst < 1e-12 and any(isinstance(a, sympy.Float) for a in h.atoms(sympy.Number)):
+        return Certificate(False, worst, "mpmath-50-digits",
+                           f"|grad H . f| / sum |terms| reaches {worst:.1e} at {tried} random "
+                           "points (60 digits): at the rounding level of H's float "
+                           "coefficients, so H is conserved to float precision but not "
+                           "certified (exact coefficients are needed for 50 digits).")
     return Certificate(False, worst, "mpmath-50-digits",
                        f"|grad H . f| / sum |terms| reaches {worst:.1e} at {tried} random "
                        "points (60 digits): H is not conserved.")

@@ -71,6 +71,11 @@ __all__ = ["DiscoveryConfig", "discover", "DEFAULT_DEGREE"]
 #: Degree of the polynomial basis when neither the call nor the system file gives one.
 DEFAULT_DEGREE = 3
 
+#: A rationalised float null vector is kept when its residual in the scaled matrix (unit
+#: rows, unit-size gradients) stays below this: true null vectors sit at 1e-15..1e-14, a
+#: wrong fraction such as 10/81 for 0.123456789 is caught at 1e-9.
+RATIONAL_RESIDUAL = 1e-12
+
 
 @dataclass(frozen=True)
 class DiscoveryConfig:
@@ -360,6 +365,13 @@ def discover(system: System, degree: int | None = None, basis: Any = None,
     certs = certify_many([conserved[k] for k in kept], system, seed=cfg.seed) \
         if cfg.certify else [None] * len(kept)
     for k, cert in zip(kept, certs, strict=True):
+        if cert is not None and not cert.verified and _has_floats(vectors[k]):
+            # float coefficients can never pass a 50-digit check: try closed forms
+            guess = _closed_form(vectors[k])
+            if guess is not None:
+                better = certify_many([_expr(guess, bas)], system, seed=cfg.seed)[0]
+                if better.verified:
+                    vectors[k], conserved[k], cert = guess, _expr(guess, bas), better
         coeffs = {bas.labels[i]: c for i, c in vectors[k].items()}
         if cert is not None:
             invariants.append(Invariant(expr=conserved[k], verified=cert.verified,
@@ -382,10 +394,33 @@ def discover(system: System, degree: int | None = None, basis: Any = None,
         independence=cfg.independence, jacobian_ranks=ranks)
 
 
+def _has_floats(vec: dict[int, Any]) -> bool:
+    return any(isinstance(c, sympy.Float) for c in vec.values())
+
+
+def _closed_form(vec: dict[int, Any], max_terms: int = 40) -> dict[int, Any] | None:
+    """Coefficients identified as closed forms (rationals, square roots, pi, E) or None.
+
+    Uses :func:`sympy.nsimplify` on numbers (no text is parsed); the result is only kept
+    by the caller when it then passes a certificate.
+    """
+    if len(vec) > max_terms:
+        return None
+    out = {}
+    for i, c in vec.items():
+        options = [sympy.nsimplify(float(c), consts, tolerance=1e-10)
+                   for consts in ([], [sympy.pi], [sympy.E])]
+        guess = min(options, key=sympy.count_ops)
+        if not guess.is_number or sympy.count_ops(guess) > 6:
+            return None
+        out[i] = guess
+    return out
+
+
 def _rationalise_block(w: np.ndarray, block: np.ndarray, size: int, a_s: np.ndarray,
                        scale: np.ndarray, cfg: DiscoveryConfig) -> list:
     """Per column of ``w`` (block coordinates): (sparse rational vector, dense theta) when
-    the rationalised vector keeps the scaled residual below 1e-9, else None."""
+    the rationalised vector keeps the scaled residual below RATIONAL_RESIDUAL, else None."""
     full = np.zeros((size, w.shape[1]))
     full[block] = w
     out = []
@@ -395,7 +430,7 @@ def _rationalise_block(w: np.ndarray, block: np.ndarray, size: int, a_s: np.ndar
             theta[i] = float(c)
         ts = theta * scale
         res = float(np.abs(a_s @ ts).max()) / max(float(np.linalg.norm(ts)), 1e-300)
-        out.append((rat, theta) if rat and res < 1e-9 else None)
+        out.append((rat, theta) if rat and res < RATIONAL_RESIDUAL else None)
     return out
 
 

@@ -127,17 +127,23 @@ def test_independence_modes_on_a_constrained_system(fluid2d):
                for sign in (1, -1))
 
 
-def test_irrational_coefficients_stay_floats_and_are_not_certified():
+def test_irrational_coefficients_are_identified_or_left_uncertified():
     x, y = sympy.symbols("x y")
     s = aipoincare.System(variables=(x, y), equations=(sympy.sqrt(2) * y, -x), name="ellipse")
     d = discover(s, degree=2, device="cpu")
     assert not d.exact and (d.nullity, d.independent) == (1, 1)
     inv = d.invariants[0]
-    c = inv.coefficients
-    assert set(c) == {"x**2", "y**2"}
-    assert abs(float(c["y**2"]) / float(c["x**2"]) - 2 ** 0.5) < 1e-9  # x**2 + sqrt(2) y**2
-    # 15-digit coefficients cannot pass a 50-digit check: honest, not verified
-    assert not inv.verified and inv.method == "mpmath-50-digits" and 0 < inv.residual < 1e-9
+    # the float coefficient 0.7071... is recognised as sqrt(2)/2, then certified to 50 digits
+    assert sympy.simplify(inv.expr - (sympy.sqrt(2) * x ** 2 / 2 + y ** 2)) == 0
+    assert inv.verified and inv.method == "mpmath-50-digits"
+    # a coefficient with no closed form stays a float: conserved to float precision only
+    odd = aipoincare.System(variables=(x, y), equations=(sympy.Float("0.123456789") * y, -x))
+    inv = discover(odd, degree=2, device="cpu").invariants[0]
+    assert set(inv.coefficients) == {"x**2", "y**2"}
+    assert abs(float(inv.coefficients["y**2"]) / float(inv.coefficients["x**2"])
+               - 0.123456789) < 1e-9
+    assert not inv.verified and inv.method == "mpmath-50-digits" and 0 < inv.residual < 1e-12
+    assert "rounding level" in inv.detail
 
 
 def test_basis_objects_and_kinds(lv):
