@@ -60,3 +60,15 @@ def test_memory_budget_refusal(lv, monkeypatch):
     b, f, x = _setup(lv, 3)
     with pytest.raises(MemoryBudgetError, match="lower the degree or the number of points"):
         numerical_null_space(b, f, x, [np.arange(b.size)])
+
+
+def test_streamed_tsqr_matches_the_whole_matrix(lv):
+    b, f, x = _setup(lv, 3, n=90)
+    blocks = weight_blocks(b.exponents, scaling_weights(lv.equations, lv.variables))
+    whole = numerical_null_space(b, f, x, blocks)
+    streamed = numerical_null_space(b, f, x, blocks, chunk_rows=16)
+    assert streamed.nullity == whole.nullity == 4
+    big = whole.spectrum > 1e-8
+    np.testing.assert_allclose(streamed.spectrum[big], whole.spectrum[big], rtol=1e-10)
+    a = b.lie_torch(x, f(x)).numpy()
+    assert np.abs(a @ streamed.vectors).max() < 1e-10 * np.abs(a).max()
