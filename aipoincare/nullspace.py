@@ -13,15 +13,13 @@ only about its own size in points, which makes the 3D fluid's 2924 columns cheap
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Callable, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from traincore import check_memory, choose_cut, row_chunk_size
+from traincore import check_memory, choose_cut, cpu_is_busy, cpu_threads, row_chunk_size
 
 from .basis import Basis
 
@@ -37,25 +35,7 @@ LAPACK_THREADS: int | None = None
 def _threads() -> int:
     if LAPACK_THREADS is not None:
         return LAPACK_THREADS
-    try:
-        busy = os.getloadavg()[0] >= (os.cpu_count() or 1) - 0.5
-    except OSError:  # no load average on this platform
-        busy = False
-    return 1 if busy else torch.get_num_threads()
-
-
-@contextmanager
-def _cpu_threads(n: int, device: torch.device):
-    """Temporarily cap torch's intra-op CPU threads (no effect on GPU work)."""
-    if device.type != "cpu" or n >= torch.get_num_threads():
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+    return 1 if cpu_is_busy() else torch.get_num_threads()
 
 
 @dataclass
@@ -200,7 +180,7 @@ def numerical_null_space(basis: Basis, f_fn: Callable[[torch.Tensor], torch.Tens
                  f"the {rows} x {biggest} float64 matrix block and its SVD",
                  "lower the degree or the number of points")
     spectra, svs = [], []
-    with _cpu_threads(_threads(), x.device):
+    with cpu_threads(_threads(), x.device):
         if streamed:
             reduced = _streamed_r(basis, f_fn, x, blocks, chunk)
         else:

@@ -15,13 +15,12 @@ interpretability", arXiv:2305.08746.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import math
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -349,18 +348,6 @@ def prepare_data(model: BioMLP, x: Any, y: Any, task: str = "auto", name: str = 
     return x, y, task
 
 
-@contextlib.contextmanager
-def _threads(n: int) -> Iterator[None]:
-    before = torch.get_num_threads()
-    if n and n != before:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        if torch.get_num_threads() != before:
-            torch.set_num_threads(before)
-
-
 class _Extras:
     """Run state beyond model and optimizer that a checkpoint must carry."""
 
@@ -616,7 +603,7 @@ def train(model: BioMLP, x_train: Any, y_train: Any, *, steps: int | None = None
     cbs.extend(callbacks)
     run_config = {"bimt": cfg.to_dict(), "model": model.config(), "seed": seed,
                   "engine": engine, "n_train": len(xtr)}
-    with _threads(threads):
+    with traincore.cpu_threads(threads):
         hist = traincore.fit(
             step_analytic if engine == "analytic" else step_autograd, cfg.steps,
             state={"model": model, "optimizer": opt, "bimt": extras},

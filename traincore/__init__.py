@@ -13,7 +13,7 @@ from .checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
-from .device import DEVICE_ENV, DeviceError, resolve_device
+from .device import DEVICE_ENV, DeviceError, cpu_is_busy, cpu_threads, resolve_device
 from .io import atomic_write, atomic_write_json, atomic_write_text, ensure_writable_dir
 from .linalg import (
     NullSpace,
@@ -33,7 +33,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Callback", "Every", "JSONLLogger", "NonFiniteError", "ProgressBar",
     "CHECKPOINT_NAME", "CheckpointError", "find_checkpoint", "load_checkpoint", "save_checkpoint",
-    "DEVICE_ENV", "DeviceError", "resolve_device",
+    "DEVICE_ENV", "DeviceError", "resolve_device", "cpu_threads", "cpu_is_busy",
     "atomic_write", "atomic_write_json", "atomic_write_text", "ensure_writable_dir",
     "NullSpace", "accumulate_gram", "accumulate_r", "batched_gradient", "choose_cut",
     "null_space", "row_chunk_size",
