@@ -86,8 +86,9 @@ class DiscoveryConfig:
     degree : int or None
         Polynomial degree 1..8; None: the system file's, else 3 (the paper's examples).
     points : int or None
-        Float sample points; None: 1.2x the largest block of the basis + 10 (each block's
-        matrix then has at least 1.2x as many rows as columns).
+        Float sample points; None: 1.2x the basis size + 10, so the matrix has at least
+        1.2x as many rows as columns (each scaling block needs only its own size, but the
+        margin makes the float cut robust).
     seed : int
         Seeds sampling, primes, random points and restarts (same seed, same result).
     device : str
@@ -112,7 +113,7 @@ class DiscoveryConfig:
     """
 
     degree: int | None = None          # None: from the system file, else DEFAULT_DEGREE
-    points: int | None = None          # None: 1.2x the largest block + 10
+    points: int | None = None          # None: 1.2x the basis size + 10
     seed: int = 0                      # one seed for everything random
     device: str = "auto"               # float matrix on the GPU when there is one
     tol: float | None = None           # None: largest gap in the spectrum
@@ -274,7 +275,7 @@ def discover(system: System, degree: int | None = None, basis: Any = None,
     from .sampling import sample_states
 
     n_points = cfg.points or system.sampling.points or \
-        max(20, math.ceil(1.2 * max(map(len, blocks))) + 10)
+        max(20, math.ceil(1.2 * bas.size) + 10)
     finite = () if isinstance(bas, PolynomialBasis) else tuple(bas.exprs)
     samples = sample_states(system, n_points, seed=cfg.seed, device=dev, finite=finite,
                             min_points=1)
