@@ -4,17 +4,46 @@ The Sparse Invariant Detector (AI Poincare 3.0; Liu et al., arXiv:2305.19525) wi
 counts and certificates.
 """
 
+from typing import Any
+
 from .basis import BASES, Basis, ExpressionBasis, PolynomialBasis, ProductBasis, make_basis
 from .certify import Certificate, certify, certify_many
 from .discover import DiscoveryConfig, discover
+from .report import to_dict, to_json, to_latex, to_text
 from .result import Discovery, Invariant
-from .system import BasisSpec, SamplingSpec, System, load_system
+from .sampling import DataFileError, NoSamplesError, Samples, sample_states
+from .system import (
+    BasisSpec,
+    ExpressionError,
+    SamplingSpec,
+    System,
+    SystemFileError,
+    load_system,
+    parse_expression,
+)
+
+# Plotting pulls in matplotlib: loaded on first use, so `import aipoincare` stays light.
+_PLOTTING = ("plot_discovery", "plot_spectrum", "plot_independence", "plot_coefficients",
+             "render_discovery")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _PLOTTING:
+        from . import plotting
+
+        return getattr(plotting, name)
+    raise AttributeError(f"module 'aipoincare' has no attribute {name!r}")
+
 
 __all__ = [
-    # input (io engineer)
-    "BasisSpec", "SamplingSpec", "System", "load_system",
-    # discovery (maths engineer)
+    # input
+    "BasisSpec", "SamplingSpec", "System", "load_system", "parse_expression",
+    "SystemFileError", "ExpressionError", "DataFileError", "NoSamplesError",
+    "Samples", "sample_states",
+    # discovery
     "BASES", "Basis", "Certificate", "Discovery", "DiscoveryConfig", "ExpressionBasis",
     "Invariant", "PolynomialBasis", "ProductBasis", "certify", "certify_many", "discover",
     "make_basis",
+    # output
+    "to_dict", "to_json", "to_latex", "to_text", *_PLOTTING,
 ]
