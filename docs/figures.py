@@ -14,7 +14,6 @@ from pathlib import Path
 
 import aipoincare
 import bimt
-from aipoincare.plotting import plot_discovery
 
 OUT = Path(__file__).resolve().parent / "_static" / "figures"
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,11 +22,12 @@ ROOT = Path(__file__).resolve().parents[1]
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     system = aipoincare.load_system(ROOT / "examples" / "lotka_volterra_3.toml")
-    plot_discovery(aipoincare.discover(system, degree=3, seed=0), OUT / "lotka_volterra_3.png",
-                   dpi=70)
+    lv = aipoincare.discover(system, degree=3, seed=0)
+    aipoincare.plot_discovery(lv, OUT / "lotka_volterra_3.png", dpi=70)
 
     fluid = aipoincare.load_system(ROOT / "examples" / "fluid_3d.toml")
-    plot_discovery(aipoincare.discover(fluid, degree=3, seed=0), OUT / "fluid_3d.png", dpi=55)
+    aipoincare.plot_discovery(aipoincare.discover(fluid, degree=3, seed=0), OUT / "fluid_3d.png",
+                              dpi=55)
 
     task = bimt.get_task("independence")
     data = task.make(seed=0)
