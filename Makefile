@@ -27,12 +27,15 @@ $(VENV)/.torch: | $(PY)
 	else $(PIP) install "$(TORCH_CPU)" || $(PIP) install torch --index-url $(TORCH_CPU_INDEX); fi
 	@touch $@
 
+# compat mode: a path entry for the checkout, so packages added later import without reinstalling
+EDITABLE := --config-settings editable_mode=compat
+
 $(VENV)/.installed: setup.cfg pyproject.toml $(VENV)/.torch
-	$(PIP) install -e .
+	$(PIP) install $(EDITABLE) -e .
 	@touch $@
 
 $(VENV)/.installed-test: setup.cfg pyproject.toml $(VENV)/.installed
-	$(PIP) install -e ".[test,notebooks,docs]"
+	$(PIP) install $(EDITABLE) -e ".[test,notebooks,docs]"
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
 	@touch $@
 
