@@ -51,7 +51,8 @@ lint: $(VENV)/.installed-test
 	$(BIN)/ruff check traincore aipoincare bimt tests benchmarks examples
 
 test: lint
-	$(PY) -m pytest -q
+	@# pytest exits 5 when it collects nothing: a broken suite, said plainly
+	$(PY) -m pytest -q; rc=$$?; [ $$rc -ne 5 ] || echo "error: pytest collected no tests"; exit $$rc
 	$(MAKE) --no-print-directory docs
 
 docs: $(VENV)/.installed-test
