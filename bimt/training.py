@@ -63,6 +63,7 @@ class BIMTConfig:
     swap_every: int = 200         # paper: swaps every 200 steps
     swap_top_k: int = 5           # paper: the 5 most connected neurons per layer try swapping
     swap_io: bool = True          # inputs and outputs move too (permutations are tracked)
+    swap_moments: bool = True     # swaps permute the Adam moments too (False: research code)
     task: str = "auto"            # "regression" (MSE), "classification" (cross-entropy), or auto
     eval_every: int = 200         # test loss every few hundred steps, never every step
     log_every: int = 200          # metrics become floats only at logging steps
@@ -101,6 +102,10 @@ class BIMTConfig:
         for name in ("weight_decay", "lam", "weight_factor", "l0"):
             number(name)
         number("bias_cost_from", hi=1.0)
+        for name in ("last_layer_cost", "swap_io", "swap_moments"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"The BIMTConfig '{name}' must be True or False; "
+                                f"got {getattr(self, name)!r}.")
         number("prune_threshold", hi=1.0)
         if (len(self.betas) != 2 or not all(isinstance(b, (int, float)) and 0 <= b < 1
                                             for b in self.betas)):
@@ -560,7 +565,8 @@ def train(model: BioMLP, x_train: Any, y_train: Any, *, steps: int | None = None
     def do_swaps(loop: traincore.Loop) -> None:
         t0 = time.perf_counter()
         layers = None if cfg.swap_io else range(1, model.depth)
-        report = relocate(model, mats, cfg.swap_top_k, layers, opt.moments())
+        moments = opt.moments() if cfg.swap_moments else ()  # False: stale moments stay put
+        report = relocate(model, mats, cfg.swap_top_k, layers, moments)
         if report.swaps:
             extras.swaps += report.swaps
             resync()

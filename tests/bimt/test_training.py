@@ -191,3 +191,26 @@ def test_numpy_inputs_and_task_detection() -> None:
     assert h.kind == "classification" and h.test_accuracy > 0.9
     h = bimt.train(bimt.BioMLP([2, 6, 1], seed=0), x, x[:, 0] * 2.0, steps=20, progress=False)
     assert h.kind == "regression" and h.test_loss is None and h.test_accuracy is None
+
+
+def test_swap_moments_switch_permutes_or_leaves_adam_state(indep) -> None:
+    """Default: the swap carries the Adam moments along; ``swap_moments=False`` (the research
+    code's behaviour) leaves them at the old slots, so the two runs differ after a swap."""
+    x, y, _, _ = indep
+    runs = {}
+    for flag in (True, False):
+        model = bimt.BioMLP([4, 20, 20, 2], seed=0)
+        h = bimt.train(model, x, y, steps=201, swap_every=100, lam=1e-2, progress=False,
+                       snapshot_every=0, swap_moments=flag)
+        runs[flag] = (h.swaps, torch.cat([p.detach().flatten() for p in model.parameters()]))
+    assert runs[True][0] > 0
+    assert not torch.allclose(runs[True][1], runs[False][1])
+    with pytest.raises(TypeError, match="'swap_moments' must be True or False"):
+        bimt.BIMTConfig(swap_moments=1)
+
+
+def test_compositionality_uses_the_published_lambda_factors() -> None:
+    task = bimt.tasks.get_task("compositionality")
+    assert task.overrides["lam_factors"] == (1.0, 3.0, 3.0)
+    f = bimt.lambda_schedule(bimt.BIMTConfig(steps=8, lam=1.0, **task.overrides))
+    assert [f(s) for s in range(8)] == [1.0, 1.0, 3.0, 3.0, 3.0, 3.0, 3.0, 3.0]
