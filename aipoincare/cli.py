@@ -25,13 +25,10 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from traincore import atomic_write, atomic_write_text, resolve_device
+from traincore.cli import EXIT_OK, run_command
 
 __all__ = ["main", "example_paths"]
 
-EXIT_OK = 0
-EXIT_INTERNAL = 1
-EXIT_BAD_INPUT = 2
-EXIT_INTERRUPTED = 130
 #: Set to 1 to see the traceback of an unexpected (internal) error.
 DEBUG_ENV = "AIPOINCARE_DEBUG"
 PLOT_FORMATS = (".png", ".svg", ".pdf")
@@ -225,13 +222,10 @@ def _examples(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (0 ok, 2 bad input).
+
+    Exit statuses follow :mod:`traincore.cli`: 1 for an internal error, 130 on Ctrl-C.
 
     Parameters
     ----------
@@ -243,30 +237,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     int
     """
     parser = build_parser()
-    try:
+
+    def run() -> int:
         try:
             args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
         except SystemExit as exc:  # --help / --version: argparse already printed
             return int(exc.code or 0) if isinstance(exc.code, int) else EXIT_OK
-        if args.command == "discover":
-            return _discover(args)
-        return _examples(args)
-    except KeyboardInterrupt:
-        print("error: interrupted; no output files were written.", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except (ValueError, TypeError, OSError) as exc:
-        # Bad input: SystemFileError, DataFileError, NoSamplesError, MemoryBudgetError and
-        # DeviceError are ValueErrors; OSError for files that cannot be read or written.
-        if os.environ.get(DEBUG_ENV) == "1":
-            raise
-        print(f"error: {_one_line(exc)}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except Exception as exc:  # an internal error: still one line, with a way to see more
-        if os.environ.get(DEBUG_ENV) == "1":
-            raise
-        print(f"error: internal error ({type(exc).__name__}: {_one_line(exc)}); rerun with "
-              f"{DEBUG_ENV}=1 for the traceback and report it.", file=sys.stderr)
-        return EXIT_INTERNAL
+        return (_discover if args.command == "discover" else _examples)(args)
+
+    # Bad input (usage errors, SystemFileError, DataFileError, NoSamplesError,
+    # MemoryBudgetError, DeviceError: all ValueErrors; OSError for unreadable/unwritable
+    # files) exits 2.
+    return run_command(run, interrupted="interrupted; no output files were written.",
+                       debug_env=DEBUG_ENV)
 
 
 if __name__ == "__main__":  # pragma: no cover

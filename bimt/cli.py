@@ -142,20 +142,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         for task in TASKS.values():
             print(f"{task.name:18s} {task.description}")
         return 0
-    import traincore
+    from traincore.cli import run_command
 
-    try:
-        return _train(args)
-    except traincore.NonFiniteError as exc:  # training diverged: not an input error
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except (ValueError, TypeError, OSError) as exc:  # CheckpointError, DeviceError included
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("error: interrupted; the checkpoint of the last completed step is kept "
-              "(run the same command again to resume)", file=sys.stderr)
-        return 130
+    return run_command(lambda: _train(args),
+                       interrupted="interrupted; the checkpoint of the last completed step is "
+                                   "kept (run the same command again to resume)")
 
 
 if __name__ == "__main__":  # pragma: no cover
