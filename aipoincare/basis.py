@@ -67,8 +67,16 @@ class Basis:
         return torch.linalg.vector_norm(self.gradients_torch(x), dim=2)
 
     def lie_mod_p(self, pts: np.ndarray, f: np.ndarray, p: int) -> tuple[np.ndarray, np.ndarray]:
-        """Exact ``A mod p`` (n, size) and the mask of rows where it is defined."""
-        raise NotImplementedError
+        """Exact ``A mod p`` (n, size) and the mask of rows where it is defined.
+
+        The default contracts :meth:`gradients_mod_p` with ``f`` (shape (n, n_vars));
+        the polynomial basis overrides it with a cheaper gather.
+        """
+        g, ok = self.gradients_mod_p(pts, p)  # shape (n, size, n_vars)
+        out = np.zeros(g.shape[:2], dtype=np.int64)
+        for k in range(g.shape[2]):
+            out = (out + g[:, :, k] * f[:, k:k + 1]) % p  # stays below 2**62: p < 2**31
+        return out, ok
 
     def gradients_mod_p(self, pts: np.ndarray, p: int) -> tuple[np.ndarray, np.ndarray]:
         """Exact gradients mod p, shape (n, size, n_vars), and the mask of defined rows."""
@@ -298,13 +306,6 @@ class ExpressionBasis(Basis):
         vals, ok = eval_mod_p(flat, self.variables, pts, p)
         return vals.reshape(pts.shape[0], self.size, len(self.variables)), ok
 
-    def lie_mod_p(self, pts: np.ndarray, f: np.ndarray, p: int) -> tuple[np.ndarray, np.ndarray]:
-        g, ok = self.gradients_mod_p(pts, p)
-        out = np.zeros(g.shape[:2], dtype=np.int64)
-        for k in range(g.shape[2]):
-            out = (out + g[:, :, k] * f[:, k:k + 1]) % p
-        return out, ok
-
 
 class ProductBasis(Basis):
     """Every monomial of degree 0..``degree`` times every expression (product rule).
@@ -361,13 +362,6 @@ class ProductBasis(Basis):
         g = (e[:, None, :, None] * gm[:, :, None, :] % p
              + mono[:, :, None, None] * ge[:, None] % p) % p
         return g.reshape(n, -1, k), ok1 & ok2
-
-    def lie_mod_p(self, pts: np.ndarray, f: np.ndarray, p: int) -> tuple[np.ndarray, np.ndarray]:
-        g, ok = self.gradients_mod_p(pts, p)
-        out = np.zeros(g.shape[:2], dtype=np.int64)
-        for k in range(g.shape[2]):
-            out = (out + g[:, :, k] * f[:, k:k + 1]) % p
-        return out, ok
 
 
 def _check_degree(degree: Any, low: int = 1) -> None:

@@ -124,3 +124,21 @@ def test_scaling_weights_and_blocks(lv, rossler, fluid2d):
         ratio = f(pt * 2.0 ** torch.tensor(wv, dtype=torch.float64)) / f(pt)
         c = torch.log2(ratio[0]) - torch.tensor(wv, dtype=torch.float64)
         np.testing.assert_allclose(c.numpy(), np.full(12, float(c[0])), atol=1e-9)
+
+
+def test_lie_mod_p_of_rational_expression_and_product_bases():
+    # A_ji = grad b_i . f mod p, against exact sympy rationals reduced mod p
+    f = [y, -x / (1 + y ** 2)]
+    fm_point = {x: 5, y: 7}
+    ipt = np.array([[5, 7]])
+    fm = np.array([[int(sympy.Rational(fk.subs(fm_point)).p) % P
+                    * pow(int(sympy.Rational(fk.subs(fm_point)).q), -1, P) % P for fk in f]],
+                  dtype=np.int64)
+    for basis in (ExpressionBasis([x, y], [x ** 2 / (1 + y), y / (2 + x ** 2)]),
+                  ProductBasis([x, y], 1, [1 / (1 + x ** 2)])):
+        a, ok = basis.lie_mod_p(ipt, fm, P)
+        assert ok.tolist() == [True] and a.shape == (1, basis.size)
+        for i, e in enumerate(basis.exprs):
+            r = sympy.Rational(sum(sympy.diff(e, v) * fk for v, fk in zip((x, y), f, strict=True))
+                               .subs(fm_point))
+            assert a[0, i] == int(r.p) % P * pow(int(r.q), -1, P) % P
