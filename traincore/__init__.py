@@ -1,7 +1,8 @@
 """traincore: the shared PyTorch core of the toolkit.
 
 Device selection, seeding, the one training loop with callbacks, checkpoints, atomic
-files, memory budgets and float64 linear algebra on the device. aipoincare and bimt use
+files, output-directory locks, memory budgets, time limits, SIGTERM handling and float64
+linear algebra on the device. aipoincare and bimt use
 these and have no copy of their own.
 """
 
@@ -14,7 +15,14 @@ from .checkpoint import (
     save_checkpoint,
 )
 from .device import DEVICE_ENV, DeviceError, cpu_is_busy, cpu_threads, resolve_device
-from .io import atomic_write, atomic_write_json, atomic_write_text, ensure_writable_dir
+from .io import (
+    WriteError,
+    atomic_write,
+    atomic_write_json,
+    atomic_write_many,
+    atomic_write_text,
+    ensure_writable_dir,
+)
 from .linalg import (
     NullSpace,
     accumulate_gram,
@@ -24,9 +32,12 @@ from .linalg import (
     null_space,
     row_chunk_size,
 )
+from .lock import LOCK_NAME, DirectoryLock, DirectoryLockedError, lock_directory
 from .loop import History, Loop, Stateful, fit
 from .memory import MemoryBudgetError, check_memory, format_bytes, memory_budget
 from .seeding import get_rng_state, numpy_rng, seed_everything, set_rng_state, torch_generator
+from .signals import DeferredSignals, Interrupted, terminate_raises
+from .timelimit import TimeLimit, TimeLimitError, check_time, time_left, time_limit
 
 __version__ = "0.1.0"
 
@@ -34,10 +45,14 @@ __all__ = [
     "Callback", "Every", "JSONLLogger", "NonFiniteError", "ProgressBar",
     "CHECKPOINT_NAME", "CheckpointError", "find_checkpoint", "load_checkpoint", "save_checkpoint",
     "DEVICE_ENV", "DeviceError", "resolve_device", "cpu_threads", "cpu_is_busy",
-    "atomic_write", "atomic_write_json", "atomic_write_text", "ensure_writable_dir",
+    "WriteError", "atomic_write", "atomic_write_json", "atomic_write_many", "atomic_write_text",
+    "ensure_writable_dir",
+    "LOCK_NAME", "DirectoryLock", "DirectoryLockedError", "lock_directory",
     "NullSpace", "accumulate_gram", "accumulate_r", "batched_gradient", "choose_cut",
     "null_space", "row_chunk_size",
     "History", "Loop", "Stateful", "fit",
     "MemoryBudgetError", "check_memory", "format_bytes", "memory_budget",
     "get_rng_state", "numpy_rng", "seed_everything", "set_rng_state", "torch_generator",
+    "DeferredSignals", "Interrupted", "terminate_raises",
+    "TimeLimit", "TimeLimitError", "check_time", "time_left", "time_limit",
 ]

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import math
 import os
-import signal
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,6 +19,7 @@ import torch
 from .callbacks import Callback, JSONLLogger, NonFiniteError, ProgressBar
 from .checkpoint import CHECKPOINT_NAME, CheckpointError, load_checkpoint, save_checkpoint
 from .seeding import get_rng_state, set_rng_state
+from .signals import DeferredSignals
 
 __all__ = ["fit", "Loop", "History", "Stateful", "StepFn"]
 
@@ -183,7 +182,7 @@ def fit(
         JSONL metrics log.
     checkpoint_dir : path, optional
         Where ``checkpoint.pt`` is written every ``checkpoint_every`` steps, at the end, on
-        :meth:`Loop.stop` and on Ctrl-C, and resumed from when ``resume`` is true.
+        :meth:`Loop.stop` and on Ctrl-C or ``SIGTERM``, and resumed from when ``resume`` is true.
     config : mapping, optional
         Saved in checkpoints; resuming with a different config is refused.
     progress : bool, optional
@@ -197,8 +196,9 @@ def fit(
     ------
     NonFiniteError
         When a metric becomes NaN or Inf; the last good checkpoint is kept.
-    KeyboardInterrupt
-        On Ctrl-C, after saving a checkpoint of the last completed step.
+    traincore.Interrupted
+        On Ctrl-C or ``SIGTERM`` (a :class:`KeyboardInterrupt`), after saving a checkpoint of
+        the last completed step.
     """
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
         raise ValueError(f"The number of 'steps' must be a non-negative integer; got {steps!r}.")
@@ -262,16 +262,9 @@ def fit(
     all_callbacks.append(ProgressBar(progress, desc=desc))
     all_callbacks.extend(callbacks)
 
-    # Ctrl-C sets a flag that is honoured between steps, so the saved state is consistent.
-    interrupted = threading.Event()
-    previous_handler = None
-    if threading.current_thread() is threading.main_thread():
-        def on_sigint(signum: int, frame: Any) -> None:
-            if interrupted.is_set():  # second Ctrl-C: give up immediately
-                raise KeyboardInterrupt
-            interrupted.set()
-
-        previous_handler = signal.signal(signal.SIGINT, on_sigint)
+    # Ctrl-C and SIGTERM set a flag that is honoured between steps, so the saved state is
+    # consistent; the handlers are restored when the loop ends.
+    interrupted = DeferredSignals().install()
 
     completed = False
     try:
@@ -294,10 +287,10 @@ def fit(
                 _check_finite(loop.step, {k: _to_float(v) for k, v in loop.metrics.items()}, loop)
             for cb in all_callbacks:
                 cb.on_step_end(loop)
-            if interrupted.is_set():
+            if interrupted:
                 save()
                 loop.history.status = "interrupted"
-                raise KeyboardInterrupt
+                interrupted.raise_if_set()
             if loop._stop_reason is not None:
                 loop.history.status = f"stopped: {loop._stop_reason}"
                 save()
@@ -313,8 +306,7 @@ def fit(
     finally:
         loop.history.steps = loop.step
         loop.history.seconds = elapsed_before + time.perf_counter() - start_time
-        if previous_handler is not None:
-            signal.signal(signal.SIGINT, previous_handler)
+        interrupted.restore()
         for cb in all_callbacks:
             try:
                 cb.on_end(loop)
