@@ -57,7 +57,7 @@ def train_argv(draw: st.DrawFn) -> list[str]:
     return argv
 
 
-@settings(max_examples=12 * SCALE)
+@settings(max_examples=4 * SCALE)
 @given(argv=train_argv())
 @example(argv=["train", "independence", "--steps", "5", "--out", "run"])
 def test_bimt_train_command_line(argv, worker, tally):
@@ -163,7 +163,7 @@ def _alarm(signum, frame):
     raise Hang()
 
 
-@settings(max_examples=60 * SCALE)
+@settings(max_examples=50 * SCALE)
 @given(call=train_calls())
 @example(call={"widths": [2, 4, 1], "x": np.zeros((8, 2), np.float32),
                "y": np.full((8, 1), 1e300), "steps": 5, "overrides": {}})
