@@ -9,10 +9,10 @@ the members that have no row yet.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .distributed import _as_completed, _check_callable, _check_retries, _progress_bar, _submit
+from .distributed import _check_callable, _check_retries, _progress_bar, _results
 from .results import ResultTable, _key_text
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -153,13 +153,8 @@ def run_chunks(members: Iterable[Mapping[str, Any]],
     done = total - sum(len(c) for c in chunks)
     bar = _progress_bar(total, done, show_progress, desc)
     try:
-        pairs: Generator[tuple[int, Any], None, None]
-        if client is None:
-            pairs = ((i, fn(chunk)) for i, chunk in enumerate(chunks))
-        else:
-            pairs = _as_completed(client, _submit(client, fn, chunks, retries))
         # closing: an error here cancels the chunks still queued on the cluster at once
-        with contextlib.closing(pairs) as finished:
+        with contextlib.closing(_results(fn, chunks, client, retries)) as finished:
             for i, rows in finished:
                 table.append(_chunk_rows(chunks[i], rows, table))
                 done += len(chunks[i])

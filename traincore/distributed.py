@@ -253,7 +253,7 @@ def _as_completed(client: Client, futures: list[Future]) -> Iterator[tuple[int, 
     distributed = _distributed()
     index = {f.key: i for i, f in enumerate(futures)}
     try:
-        for future in distributed.as_completed(futures):
+        for future in distributed.as_completed(futures, loop=client.loop):
             try:
                 result = future.result()
             except distributed.KilledWorker as exc:
@@ -269,6 +269,19 @@ def _as_completed(client: Client, futures: list[Future]) -> Iterator[tuple[int, 
         pending = [f for f in futures if not f.done()]
         if pending:
             client.cancel(pending)
+
+
+def _results(fn: Callable[[Any], Any], args: Sequence[Any], client: Client | None,
+             retries: int) -> Generator[tuple[int, Any], None, None]:
+    """``(i, fn(args[i]))`` in this process in order, or on the cluster as tasks finish.
+
+    Close it (``contextlib.closing``) when stopping early: that cancels the queued tasks.
+    """
+    if client is None:
+        for i, arg in enumerate(args):
+            yield i, fn(arg)
+    else:
+        yield from _as_completed(client, _submit(client, fn, args, retries))
 
 
 def _check_callable(fn: object, what: str) -> None:
@@ -331,12 +344,7 @@ def map_ordered(fn: Callable[[T], R], items: Iterable[T], *, client: Client | No
     done = 0
     bar = _progress_bar(len(items), 0, show_progress, desc)
     try:
-        pairs: Generator[tuple[int, Any], None, None]
-        if client is None:
-            pairs = ((i, fn(item)) for i, item in enumerate(items))
-        else:
-            pairs = _as_completed(client, _submit(client, fn, items, retries))
-        with contextlib.closing(pairs) as finished:
+        with contextlib.closing(_results(fn, items, client, retries)) as finished:
             for i, result in finished:
                 results[i] = result
                 done += 1

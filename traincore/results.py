@@ -50,7 +50,7 @@ def _clean(value: Any) -> Any:
 
 def _unsupported(value: Any) -> Any:
     raise TypeError(f"A result row must hold numbers, strings, lists, dicts, booleans or None; "
-                    f"got a {type(value).__name__} ({value!r:.60}); convert it in the task "
+                    f"got {type(value).__name__} {value!r:.60}; convert it in the task "
                     "before returning the row.")
 
 
