@@ -12,7 +12,7 @@ import contextlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .distributed import _check_callable, _check_retries, _progress_bar, _results
+from .distributed import _check_callable, _check_int, _progress_bar, _results
 from .results import ResultTable, _key_text
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -29,11 +29,10 @@ def _check_args(fn: object, table: object, chunk_size: object, group_by: object,
         raise TypeError(f"The 'table' must be a traincore.ResultTable; got "
                         f"{type(table).__name__}.")
     _check_callable(fn, "chunk function 'fn'")
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
-        raise ValueError(f"The 'chunk_size' must be a positive integer; got {chunk_size!r}.")
+    _check_int(chunk_size, "chunk_size", minimum=1)
     if isinstance(group_by, str) or not all(isinstance(f, str) for f in group_by):
         raise TypeError(f"The 'group_by' must be a sequence of field names; got {group_by!r}.")
-    return _check_retries(retries)
+    return _check_int(retries, "retries", minimum=0)
 
 
 def _check_members(members: object, table: ResultTable,

@@ -42,7 +42,7 @@ SCHEDULER_ENV = "DASK_SCHEDULER_ADDRESS"
 #: What to run when Dask distributed is missing from the environment.
 INSTALL_HINT = "pip install 'dask[distributed]'"
 
-_SCHEMES = ("tcp", "tls", "ws", "wss", "ucx")
+_SCHEMES = ("tcp", "tls", "ws", "wss")
 _ADDRESS = re.compile(r"(?:(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://)?"
                       r"(?P<host>\[[^\]\s]+\]|[A-Za-z0-9_.-]+):(?P<port>[0-9]{1,5})")
 
@@ -94,11 +94,7 @@ def resolve_scheduler(scheduler: str | None = None) -> str | None:
         scheduler = os.environ.get(SCHEDULER_ENV) or None
         source = f" (from the environment variable {SCHEDULER_ENV})"
         if scheduler is None:
-            try:
-                import dask.config  # Dask's own YAML configuration files
-            except ImportError:
-                return None
-            scheduler = dask.config.get("scheduler-address", None) or None
+            scheduler = _configured_address()
             source = " (from Dask's configuration key scheduler-address)"
             if scheduler is None:
                 return None
@@ -114,6 +110,22 @@ def resolve_scheduler(scheduler: str | None = None) -> str | None:
     return f"{scheme}://{match.group('host')}:{int(match.group('port'))}"
 
 
+def _configured_address() -> str | None:
+    """``scheduler-address`` from Dask's YAML configuration files, if there are any."""
+    if "dask.config" not in sys.modules:
+        places = [os.environ.get("DASK_CONFIG", ""),
+                  os.environ.get("DASK_ROOT_CONFIG", "/etc/dask"),
+                  os.path.join(sys.prefix, "etc", "dask"),
+                  os.path.join(os.path.expanduser("~"), ".config", "dask")]
+        if not any(p and os.path.isdir(p) for p in places):
+            return None  # no configuration files: importing dask (0.5 s or more) finds nothing
+    try:
+        import dask.config
+    except ImportError:
+        return None
+    return dask.config.get("scheduler-address", None) or None
+
+
 def _cpu_count() -> int:
     try:
         return len(os.sched_getaffinity(0))
@@ -127,13 +139,18 @@ def _local_cluster(n_workers: int | None, processes: bool) -> Iterator[Client]:
     n = _cpu_count() if n_workers is None else n_workers
     # one single-threaded worker per core: training and linear algebra in a task use one
     # thread each (Dask's nanny also sets OMP_NUM_THREADS=1 in worker processes)
-    local = distributed.LocalCluster(
-        n_workers=n, threads_per_worker=1, processes=processes,
-        host="127.0.0.1",                   # local work stays on the loopback interface
-        dashboard_address=None,             # no dashboard, so no clash on port 8787 ...
-        scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},  # ... at all
-        silence_logs=logging.ERROR,         # worker restarts are handled: not the user's news
-    )
+    try:
+        local = distributed.LocalCluster(
+            n_workers=n, threads_per_worker=1, processes=processes,
+            host="127.0.0.1",               # local work stays on the loopback interface
+            dashboard_address=None,         # no dashboard, so no clash on port 8787 ...
+            scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},  # at all
+            silence_logs=logging.ERROR,     # worker restarts are handled: not the user's news
+        )
+    except RuntimeError as exc:
+        raise RuntimeError(f"A local Dask cluster could not start ({' '.join(str(exc).split())});"
+                           " a script that starts one needs `if __name__ == \"__main__\":`, "
+                           "since worker processes import the script.") from exc
     try:
         with distributed.Client(local, set_as_default=False) as client:
             yield client
@@ -216,11 +233,12 @@ def cluster(scheduler: str | None = None, *, n_workers: int | None = None,
     ...     map_ordered(abs, [-1, 2, -3], client=client)
     [1, 2, 3]
     """
-    if isinstance(n_workers, bool) or not (n_workers is None or isinstance(n_workers, int)) \
-            or (n_workers is not None and n_workers < 1):
-        raise ValueError(f"The 'n_workers' must be a positive integer or None; got "
-                         f"{n_workers!r}.")
-    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
+    if n_workers is not None:
+        _check_int(n_workers, "n_workers", minimum=1)
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float):
+        raise TypeError(f"The 'timeout' must be a number of seconds; got "
+                        f"{type(timeout).__name__}.")
+    if not timeout > 0:
         raise ValueError(f"The 'timeout' must be a positive number of seconds; got {timeout!r}.")
     address = resolve_scheduler(scheduler)
     if address is not None:
@@ -289,10 +307,14 @@ def _check_callable(fn: object, what: str) -> None:
         raise TypeError(f"The {what} must be callable; got {type(fn).__name__}.")
 
 
-def _check_retries(retries: object) -> int:
-    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
-        raise ValueError(f"The 'retries' must be a non-negative integer; got {retries!r}.")
-    return retries
+def _check_int(value: object, name: str, minimum: int) -> int:
+    """``value`` if it is an integer of at least ``minimum``; else a one-line error."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"The '{name}' must be an integer; got {type(value).__name__}.")
+    if value < minimum:
+        raise ValueError(f"The '{name}' must be an integer of at least {minimum}; "
+                         f"got {value!r}.")
+    return value
 
 
 def map_ordered(fn: Callable[[T], R], items: Iterable[T], *, client: Client | None = None,
@@ -338,7 +360,7 @@ def map_ordered(fn: Callable[[T], R], items: Iterable[T], *, client: Client | No
     [1, 2, 3]
     """
     _check_callable(fn, "function 'fn'")
-    retries = _check_retries(retries)
+    retries = _check_int(retries, "retries", minimum=0)
     items = list(items)
     results: list[Any] = [None] * len(items)
     done = 0

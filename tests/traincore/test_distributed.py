@@ -132,10 +132,14 @@ def test_address_forms():
     assert resolve_scheduler("tls://[::1]:8786") == "tls://[::1]:8786"
     with pytest.raises(TypeError, match="must be a string"):
         resolve_scheduler(8786)
-    with pytest.raises(ValueError, match="'n_workers' must be a positive integer"):
+    with pytest.raises(ValueError, match="'n_workers' must be an integer of at least 1; got 0"):
         cluster(n_workers=0)
+    with pytest.raises(TypeError, match="'n_workers' must be an integer; got str"):
+        cluster(n_workers="2")
     with pytest.raises(ValueError, match="'timeout' must be a positive number"):
         cluster("tcp://127.0.0.1:1", timeout=0)
+    with pytest.raises(ValueError, match="'retries' must be an integer of at least 0; got -1"):
+        map_ordered(abs, [1], retries=-1)
 
 
 def test_environment_variable_is_dask_s(monkeypatch):
@@ -150,6 +154,21 @@ def test_environment_variable_is_dask_s(monkeypatch):
     assert resolve_scheduler() is None
     with cluster(local=False) as client:
         assert client is None
+
+
+def test_dask_configuration_is_read_only_when_there_is_one(monkeypatch, tmp_path):
+    import dask
+
+    monkeypatch.delenv(SCHEDULER_ENV, raising=False)
+    with dask.config.set({"scheduler-address": "tcp://10.9.9.9:8786"}):
+        assert resolve_scheduler() == "tcp://10.9.9.9:8786"
+    # no configuration files anywhere: dask is not even imported (it takes 0.5 s or more)
+    for name in ("DASK_CONFIG", "DASK_ROOT_CONFIG"):
+        monkeypatch.setenv(name, str(tmp_path / "none"))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delitem(sys.modules, "dask.config")
+    assert resolve_scheduler() is None
+    assert "dask.config" not in sys.modules
 
 
 def test_unreachable_scheduler_fails_fast():
@@ -226,7 +245,7 @@ def test_run_chunks_checks_what_the_function_returns(tmp_path):
         run_chunks([GRID[0], dict(GRID[0])], fake_train, table)
     with pytest.raises(ValueError, match=r"key fields \['seed', 'lam'\]; \['lam'\] missing"):
         run_chunks([{"seed": 0}], fake_train, table)
-    with pytest.raises(ValueError, match="'chunk_size' must be a positive integer; got 0"):
+    with pytest.raises(ValueError, match="'chunk_size' must be an integer of at least 1; got 0"):
         run_chunks(GRID, fake_train, table, chunk_size=0)
     with pytest.raises(ValueError, match=r"lacks the 'group_by' fields \['task'\]"):
         run_chunks(GRID, fake_train, table, group_by=["task"])
