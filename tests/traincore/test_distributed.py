@@ -324,6 +324,18 @@ def test_map_ordered_is_the_same_on_the_cluster(client):
     assert ticks == list(range(1, 9))
 
 
+def importable(name):
+    import importlib.util
+
+    return importlib.util.find_spec(name) is not None
+
+
+@pytest.mark.slow
+def test_workers_find_the_project_packages(client):
+    names = ["traincore", "aipoincare", "bimt", "no_such_package_here"]
+    assert map_ordered(ByValue(importable), names, client=client) == [True, True, True, False]
+
+
 @pytest.mark.slow
 def test_errors_on_the_cluster_come_back(client):
     with pytest.raises(ValueError, match="math domain error"):
