@@ -1,9 +1,9 @@
 """traincore: the shared PyTorch core of the toolkit.
 
 Device selection, seeding, the one training loop with callbacks, checkpoints, atomic
-files, output-directory locks, memory budgets, time limits, SIGTERM handling and float64
-linear algebra on the device. aipoincare and bimt use
-these and have no copy of their own.
+files, output-directory locks, memory budgets, time limits, SIGTERM handling, float64
+linear algebra on the device, and scale-out on Dask (a cluster, ordered maps, chunked grids
+into crash-safe result tables). aipoincare and bimt use these and have no copy of their own.
 """
 
 from .callbacks import Callback, Every, JSONLLogger, NonFiniteError, ProgressBar
@@ -14,7 +14,16 @@ from .checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
+from .chunks import run_chunks
 from .device import DEVICE_ENV, DeviceError, cpu_is_busy, cpu_threads, resolve_device
+from .distributed import (
+    INSTALL_HINT,
+    SCHEDULER_ENV,
+    WorkerLostError,
+    cluster,
+    map_ordered,
+    resolve_scheduler,
+)
 from .io import (
     WriteError,
     atomic_write,
@@ -35,6 +44,7 @@ from .linalg import (
 from .lock import LOCK_NAME, DirectoryLock, DirectoryLockedError, lock_directory
 from .loop import History, Loop, Stateful, fit
 from .memory import MemoryBudgetError, check_memory, format_bytes, memory_budget
+from .results import ResultTable, rows_to_frame
 from .seeding import get_rng_state, numpy_rng, seed_everything, set_rng_state, torch_generator
 from .signals import DeferredSignals, Interrupted, terminate_raises
 from .timelimit import TimeLimit, TimeLimitError, check_time, time_left, time_limit
@@ -55,4 +65,6 @@ __all__ = [
     "get_rng_state", "numpy_rng", "seed_everything", "set_rng_state", "torch_generator",
     "DeferredSignals", "Interrupted", "terminate_raises",
     "TimeLimit", "TimeLimitError", "check_time", "time_left", "time_limit",
+    "SCHEDULER_ENV", "INSTALL_HINT", "WorkerLostError", "resolve_scheduler", "cluster",
+    "map_ordered", "run_chunks", "ResultTable", "rows_to_frame",
 ]
