@@ -84,6 +84,15 @@ except OSError as exc:
 ck = traincore.load_checkpoint(d / "run" / "checkpoint.pt")
 out["fit_ckpt_step"] = ck["step"]
 out["fit_ckpt_len"] = len(ck["states"]["g"]["data"])
+# 4. a result table (sweeps): a batch that does not fit leaves the earlier rows, whole
+t = traincore.ResultTable(d / "rows.jsonl", ("seed",))
+t.append([{{"seed": 0, "x": 1.0}}])
+try:
+    t.append([{{"seed": i, "pad": "x" * 1000}} for i in range(1, 200)])
+    out["table"] = "no error"
+except OSError as exc:
+    out["table"] = [type(exc).__name__, exc.errno, str(exc)]
+out["table_rows"] = [r["seed"] for r in traincore.ResultTable(d / "rows.jsonl", ("seed",)).rows()]
 out["listing"] = sorted(os.listdir(d))
 out["run_listing"] = sorted(os.listdir(d / "run"))
 print(json.dumps(out))
@@ -107,7 +116,10 @@ def test_file_size_limit_gives_one_error_and_keeps_previous_files(tmp_path, py):
     assert (kind, code) == ("WriteError", errno.EFBIG) and "checkpoint.pt" in msg
     # the last checkpoint that fitted is intact and consistent with its step
     assert res["fit_ckpt_len"] == 1000 * res["fit_ckpt_step"] and res["fit_ckpt_step"] >= 2
-    assert res["listing"] == ["checkpoint.pt", "report.txt", "run"]  # no temporary file
+    kind, code, msg = res["table"]
+    assert (kind, code) == ("WriteError", errno.EFBIG) and "rows.jsonl" in msg
+    assert res["table_rows"] == [0]  # the earlier row, and no torn batch
+    assert res["listing"] == ["checkpoint.pt", "report.txt", "rows.jsonl", "run"]  # no temp
     assert res["run_listing"] == ["checkpoint.pt", "log.jsonl"]
     rows = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text()
             .splitlines()]
