@@ -19,7 +19,6 @@ import re
 import selectors
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -76,7 +75,7 @@ class Tally:
             collections.Counter)
         self.slowest: dict[str, float] = collections.defaultdict(float)
         self.peak_mib: dict[str, float] = collections.defaultdict(float)
-        self.start = time.perf_counter()
+        self.seconds = 0.0  # setup + call time of the fuzz tests
         self.findings = 0
         self.details: dict[str, collections.Counter] = collections.defaultdict(
             collections.Counter)
@@ -116,7 +115,8 @@ class Tally:
             out.append(f"{target}: {total} inputs ({kinds}){extra}")
             out.extend(f"    {n:4d} x {d}" for d, n in self.details[target].most_common(12))
         total = sum(sum(c.values()) for c in self.counts.values())
-        out.append(f"total: {total} inputs in {time.perf_counter() - self.start:.0f} s")
+        out.append(f"total: {total} inputs in {self.seconds:.0f} s of fuzz tests (worker "
+                   "start included)")
         return out
 
 
@@ -126,6 +126,11 @@ _TALLY = Tally()
 @pytest.fixture(scope="session")
 def tally() -> Tally:
     return _TALLY
+
+
+def pytest_runtest_logreport(report) -> None:
+    if "fuzz" in report.keywords and report.when in ("setup", "call"):
+        _TALLY.seconds += report.duration
 
 
 def pytest_sessionfinish(session, exitstatus) -> None:
