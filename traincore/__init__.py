@@ -26,6 +26,7 @@ from .linalg import (
 )
 from .loop import History, Loop, Stateful, fit
 from .memory import MemoryBudgetError, check_memory, format_bytes, memory_budget
+from .optim import FlatAdamW
 from .seeding import get_rng_state, numpy_rng, seed_everything, set_rng_state, torch_generator
 
 __version__ = "0.1.0"
@@ -39,5 +40,6 @@ __all__ = [
     "null_space", "row_chunk_size",
     "History", "Loop", "Stateful", "fit",
     "MemoryBudgetError", "check_memory", "format_bytes", "memory_budget",
+    "FlatAdamW",
     "get_rng_state", "numpy_rng", "seed_everything", "set_rng_state", "torch_generator",
 ]
