@@ -75,14 +75,15 @@ def _add_nodes(g: nx.DiGraph, model: nn.Module, spec: Spatial) -> None:
         index = _row_labels(model, spec, row)
         bias = biases.get(row)
         for s, (x, z) in enumerate(coords):
+            idx = index[s] if index[s] is not None else s
             if kind == "input":
-                label = f"x{index[s] + 1}"  # type: ignore[operator]
+                label = f"x{idx + 1}"
             elif kind == "output":
-                label = f"y{index[s] + 1}"  # type: ignore[operator]
+                label = f"y{idx + 1}"
             else:
                 label = f"{'h' if kind == 'hidden' else kind[0]}{s + 1}"
             g.add_node((row, s), layer=row, group=group.name, slot=s, kind=kind, label=label,
-                       index=index[s] if index[s] is not None else s,
+                       index=idx,
                        x=float(draw[row][s, 0]), y=float(draw[row][s, 1]),
                        bias=None if bias is None else float(bias[s]),
                        pos=(x, z), height=row * LAYER_SPACING)

@@ -118,6 +118,12 @@ class Group:
         """Number of slots."""
         return int(self.coordinates.shape[0])
 
+    @property
+    def movable(self) -> bool:
+        """Whether swaps may move these neurons: inputs and outputs only with a ``perm``
+        that records where each original one went (else ``model(x)`` would change)."""
+        return self.kind not in ("input", "output") or self.perm is not None
+
 
 @dataclass(frozen=True)
 class Row:
@@ -197,16 +203,18 @@ class Spatial:
     # ------------------------------------------------------------------ lookups
     def group_index(self, key: str | int) -> int:
         """Index of a group given by name or index; unknown keys list the valid names."""
+        names = ", ".join(g.name for g in self.groups)
         if isinstance(key, bool) or not isinstance(key, (str, int)):
-            raise TypeError(f"A neuron group is named by a string or an index; got {key!r}.")
+            raise TypeError(f"The neuron 'group' must be a name ({names}) or an index; "
+                            f"got {key!r}.")
         if isinstance(key, int):
             if not 0 <= key < len(self.groups):
-                raise ValueError(f"The neuron group index must be from 0 to "
-                                 f"{len(self.groups) - 1}; got {key}.")
+                raise ValueError(f"The neuron 'group' must be a name ({names}) or an index "
+                                 f"from 0 to {len(self.groups) - 1}; got {key}.")
             return key
         if key not in self._index:
-            raise ValueError(f"Unknown neuron group {key!r}; the groups are "
-                             f"{', '.join(g.name for g in self.groups)}.")
+            raise ValueError(f"The neuron 'group' must be a name ({names}) or an index "
+                             f"from 0 to {len(self.groups) - 1}; got {key!r}.")
         return self._index[key]
 
     def group(self, key: str | int) -> Group:

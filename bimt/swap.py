@@ -104,6 +104,9 @@ def _exchange(t: torch.Tensor, dim: int, a: torch.Tensor, b: torch.Tensor) -> No
 
 def _check_slots(spec: Spatial, gi: int, i: object, j: object) -> None:
     g = spec.groups[gi]
+    if not g.movable:
+        raise ValueError(f"The {g.kind} neurons of group {g.name!r} cannot move: the model "
+                         "records no permutation for them ('perm' of its Group).")
     for name, v in (("i", i), ("j", j)):
         if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v < g.n:
             raise ValueError(f"The neuron index '{name}' must be an integer from 0 to {g.n - 1} "
@@ -220,7 +223,7 @@ def swap_pass(model: nn.Module, mats: Mapping[str, torch.Tensor], top_k: int = 5
     report = SwapReport()
     for gi in keys:
         g = spec.groups[gi]
-        if g.n < 2:
+        if g.n < 2 or not g.movable:
             continue
         m = placement_cost(model, gi, mats, spec)
         pairs = pair_terms(model, gi, mats, spec)
