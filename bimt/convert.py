@@ -55,13 +55,18 @@ def _parse(layers: list[nn.Module]) -> tuple[list[nn.Linear], str]:
         else:
             kind = _activation(layer, i)
             if want_linear:
-                where = "first" if not linears else "last" if i == len(layers) - 1 else "next"
+                where = "first" if not linears else "next"
                 raise ValueError(f"Layer {i} ({type(layer).__name__}) stands where the {where} "
                                  "nn.Linear should be; a BioMLP starts and ends with a linear "
                                  "layer and has one activation between linear layers.")
             acts.append((i, kind))
     if not linears:
         raise ValueError("from_torch() needs at least one nn.Linear layer; got none.")
+    if len(acts) == len(linears):
+        i = acts[-1][0]
+        raise ValueError(f"Layer {i} ({type(layers[i]).__name__}) stands where the last "
+                         "nn.Linear should be; a BioMLP ends with a linear layer (apply the "
+                         "activation to its outputs yourself).")
     kinds = {k for _, k in acts}
     if len(kinds) > 1:
         (i, a), (j, b) = acts[0], next((p, k) for p, k in acts if k != acts[0][1])
