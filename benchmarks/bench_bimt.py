@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 
 import bimt
-from bimt.tasks import TASKS, build_model
+from bimt.tasks import TASKS
 
 RESEARCH_CODE_S = 34.0   # reference/README.md: research code, idle machine
 BARE_LOOP_REF_S = 12.0   # reference/README.md: bare eager loop, 1 thread

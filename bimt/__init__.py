@@ -14,7 +14,7 @@ Examples
 [4, 20, 20]
 """
 
-from traincore import FlatAdamW
+from traincore import FlatAdamW  # noqa: F401  (its home is traincore; kept importable here)
 
 from .config import BIMTConfig, lambda_schedule
 from .convert import from_torch
@@ -49,7 +49,7 @@ __all__ = [
     "Spatial", "Group", "Row", "Wire", "Touch", "Link", "describe",
     "connection_cost", "cost_matrices",
     "Swapper", "relocate", "SwapReport", "swap_neurons", "torch_optimizer_moments",
-    "BIMTConfig", "FlatAdamW", "TrainingHistory", "lambda_schedule", "train",
+    "BIMTConfig", "TrainingHistory", "lambda_schedule", "train",
     "Loss", "prepare_data", "AnalyticEngine", "AutogradEngine", "Penalty",
     "Analysis", "Module", "PruneResult", "active_neurons", "analyse", "modularity", "modules",
     "prune", "summarize", "to_networkx", "animate", "draw", "neuron_positions",

@@ -13,6 +13,9 @@ Liu, Gan & Tegmark, arXiv:2305.08746, eq. (2).
 
 from __future__ import annotations
 
+import weakref
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -20,6 +23,10 @@ from .geometry import distance_matrix
 from .spatial import Spatial, describe
 
 __all__ = ["cost_matrices", "bias_costs", "connection_cost"]
+
+#: model -> (settings, description, cost matrices, ids of the wire weights), for
+#: connection_cost; entries go with their model.
+_CACHE: weakref.WeakKeyDictionary[nn.Module, tuple[Any, ...]] = weakref.WeakKeyDictionary()
 
 
 def _check(weight_factor: float, l0: float) -> None:
@@ -62,7 +69,7 @@ def cost_matrices(model: nn.Module, weight_factor: float = 1.0, l0: float = 0.1,
     for k, w in enumerate(spec.wires):
         weight = params[w.weight]
         d = distance_matrix(spec.row_coordinates(w.dst), spec.row_coordinates(w.src))
-        mat = (weight_factor * d + l0).to(weight.dtype)
+        mat = (weight_factor * d + l0).to(weight.device, weight.dtype)
         mats[w.weight] = mat if _charged(spec, k, last_layer) else torch.zeros_like(mat)
     return mats
 
@@ -107,12 +114,37 @@ def connection_cost(model: nn.Module, weight_factor: float = 1.0, l0: float = 0.
     >>> round(connection_cost(model).item(), 6)   # diagonal: distance 0, so 3 * l0
     0.3
     """
-    spec = describe(model)
-    mats = cost_matrices(model, weight_factor, l0, last_layer, spec)
-    params = dict(model.named_parameters())
-    total = params[spec.wires[0].weight].new_zeros(()) if spec.wires else torch.zeros(())
+    _check(weight_factor, l0)
+    spec, mats, weights = _wiring(model, (weight_factor, l0, last_layer))
+    total = weights[0].new_zeros(()) if weights else torch.zeros(())
     for k, w in enumerate(spec.wires):
-        total = total + (params[w.weight].abs() * mats[w.weight]).sum()
+        total = total + (weights[k].abs() * mats[w.weight]).sum()
         if bias and w.bias is not None and _charged(spec, k, last_layer):
-            total = total + l0 * params[w.bias].abs().sum()
+            total = total + l0 * model.get_parameter(w.bias).abs().sum()
     return total
+
+
+def _wiring(model: nn.Module, settings: tuple[float, float, bool]
+            ) -> tuple[Spatial, dict[str, torch.Tensor], list[torch.Tensor]]:
+    """Description, cost matrices and wire weights of ``model``, cached between calls.
+
+    ``connection_cost`` runs every step of a training loop; positions never move, so the
+    description and matrices are reused as long as the settings and the wire weights (the
+    same Parameter objects, dtype and device) are.
+    """
+    entry = _CACHE.get(model)
+    if entry is not None and entry[0] == settings:
+        spec, mats = entry[1], entry[2]
+        try:
+            weights = [model.get_parameter(w.weight) for w in spec.wires]
+        except AttributeError:  # a layer was replaced
+            weights = []
+        if len(weights) == len(spec.wires) and all(
+                id(p) == i and p.dtype == mats[w.weight].dtype and p.device == mats[w.weight].device
+                for p, i, w in zip(weights, entry[3], spec.wires, strict=True)):
+            return spec, mats, weights
+    spec = describe(model)
+    mats = cost_matrices(model, *settings, spec=spec)
+    weights = [model.get_parameter(w.weight) for w in spec.wires]
+    _CACHE[model] = (settings, spec, mats, [id(p) for p in weights])
+    return spec, mats, weights

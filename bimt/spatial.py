@@ -203,6 +203,8 @@ class Spatial:
     # ------------------------------------------------------------------ lookups
     def group_index(self, key: str | int) -> int:
         """Index of a group given by name or index; unknown keys list the valid names."""
+        if isinstance(key, str) and key in self._index:  # the common case, kept fast
+            return self._index[key]
         names = ", ".join(g.name for g in self.groups)
         if isinstance(key, bool) or not isinstance(key, (str, int)):
             raise TypeError(f"The neuron 'group' must be a name ({names}) or an index; "

@@ -61,6 +61,25 @@ def test_connection_cost_matches_brute_force(kw: dict, bias: bool, last: bool) -
     assert fast == pytest.approx(_brute_cost(model, 0.7, 0.1, bias, last), rel=1e-5)
 
 
+def test_connection_cost_follows_dtype_and_replaced_layers() -> None:
+    """connection_cost caches its matrices per model; a change of dtype or a replaced weight
+    must not serve stale ones."""
+    model = bimt.BioMLP([3, 5, 2], seed=0)
+    first = connection_cost(model)
+    assert first.dtype == torch.float32
+    model.double()
+    again = connection_cost(model)
+    assert again.dtype == torch.float64
+    assert float(again.detach()) == pytest.approx(_brute_cost(model, 1.0, 0.1, False, True),
+                                                  rel=1e-9)
+    with torch.no_grad():
+        model.layers[1].weight = torch.nn.Parameter(torch.ones(2, 5, dtype=torch.float64))
+    assert float(connection_cost(model).detach()) == pytest.approx(
+        _brute_cost(model, 1.0, 0.1, False, True), rel=1e-9)
+    assert float(connection_cost(model, 0.5, 0.2).detach()) == pytest.approx(
+        _brute_cost(model, 0.5, 0.2, False, True), rel=1e-9)
+
+
 @pytest.mark.parametrize("kw", MODELS)
 def test_every_swap_leaves_function_unchanged(kw: dict) -> None:
     model = bimt.BioMLP(seed=2, **kw)
