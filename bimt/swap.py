@@ -172,8 +172,9 @@ def connectivity(model: nn.Module, group: str | int, spec: Spatial | None = None
     spec = describe(model) if spec is None else spec
     g = spec.group(group)
     params = dict(model.named_parameters())
-    with torch.no_grad():
-        score = g.coordinates.new_zeros(g.n)
+    with torch.no_grad():  # zeros where the weights live (coordinates may be elsewhere)
+        first = spec.wires[0].weight if spec.wires else None
+        score = (params[first] if first else g.coordinates).new_zeros(g.n)
         for w in spec.incoming(g.name):
             score = score + rows_as_neurons(params[w.weight].abs(), spec.rows[w.dst].fold,
                                             g.n).sum(1)
