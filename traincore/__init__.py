@@ -1,8 +1,9 @@
 """traincore: the shared PyTorch core of the toolkit.
 
 Device selection, seeding, the one training loop with callbacks, checkpoints, atomic
-files, memory budgets and float64 linear algebra on the device. aipoincare and bimt use
-these and have no copy of their own.
+files, memory budgets, float64 linear algebra on the device, and scale-out on Dask (a
+cluster, ordered maps, chunked grids into crash-safe result tables). aipoincare and bimt
+use these and have no copy of their own.
 """
 
 from .callbacks import Callback, Every, JSONLLogger, NonFiniteError, ProgressBar
@@ -13,7 +14,16 @@ from .checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
+from .chunks import run_chunks
 from .device import DEVICE_ENV, DeviceError, cpu_is_busy, cpu_threads, resolve_device
+from .distributed import (
+    INSTALL_HINT,
+    SCHEDULER_ENV,
+    WorkerLostError,
+    cluster,
+    map_ordered,
+    resolve_scheduler,
+)
 from .io import atomic_write, atomic_write_json, atomic_write_text, ensure_writable_dir
 from .linalg import (
     NullSpace,
@@ -27,6 +37,7 @@ from .linalg import (
 from .loop import History, Loop, Stateful, fit
 from .memory import MemoryBudgetError, check_memory, format_bytes, memory_budget
 from .optim import FlatAdamW
+from .results import ResultTable, rows_to_frame
 from .seeding import get_rng_state, numpy_rng, seed_everything, set_rng_state, torch_generator
 
 __version__ = "0.1.0"
@@ -42,4 +53,6 @@ __all__ = [
     "MemoryBudgetError", "check_memory", "format_bytes", "memory_budget",
     "FlatAdamW",
     "get_rng_state", "numpy_rng", "seed_everything", "set_rng_state", "torch_generator",
+    "SCHEDULER_ENV", "INSTALL_HINT", "WorkerLostError", "resolve_scheduler", "cluster",
+    "map_ordered", "run_chunks", "ResultTable", "rows_to_frame",
 ]
