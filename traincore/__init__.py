@@ -36,6 +36,7 @@ from .linalg import (
 )
 from .loop import History, Loop, Stateful, fit
 from .memory import MemoryBudgetError, check_memory, format_bytes, memory_budget
+from .optim import FlatAdamW
 from .results import ResultTable, rows_to_frame
 from .seeding import get_rng_state, numpy_rng, seed_everything, set_rng_state, torch_generator
 
@@ -50,6 +51,7 @@ __all__ = [
     "null_space", "row_chunk_size",
     "History", "Loop", "Stateful", "fit",
     "MemoryBudgetError", "check_memory", "format_bytes", "memory_budget",
+    "FlatAdamW",
     "get_rng_state", "numpy_rng", "seed_everything", "set_rng_state", "torch_generator",
     "SCHEDULER_ENV", "INSTALL_HINT", "WorkerLostError", "resolve_scheduler", "cluster",
     "map_ordered", "run_chunks", "ResultTable", "rows_to_frame",
