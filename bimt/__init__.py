@@ -1,8 +1,10 @@
 """bimt: brain-inspired modular training (Liu, Gan & Tegmark, arXiv:2305.08746).
 
 Neurons get positions, training pays for long connections, and swaps move neurons to where
-their wiring is shortest, so the trained network shows its modules. All training runs on
-:func:`traincore.fit`.
+their wiring is shortest, so the trained network shows its modules. Every operation reads a
+network through its :class:`Spatial` description (:class:`BioMLP` is one case); all training
+runs on :func:`traincore.fit`, and :class:`Swapper` / :func:`connection_cost` bring BIMT to
+a training loop of your own.
 
 Examples
 --------
@@ -12,13 +14,22 @@ Examples
 [4, 20, 20]
 """
 
+from traincore import FlatAdamW  # noqa: F401  (its home is traincore; kept importable here)
+
+from .config import BIMTConfig, lambda_schedule
+from .convert import from_torch
 from .cost import connection_cost, cost_matrices
+from .data import Loss, prepare_data
+from .engines import AnalyticEngine, AutogradEngine, Penalty
 from .geometry import layer_coordinates
-from .model import ACTIVATIONS, BioLinear, BioMLP
+from .layers import ACTIVATIONS, BioLinear
+from .model import BioMLP
 from .modularity import (
+    Analysis,
     Module,
     PruneResult,
     active_neurons,
+    analyse,
     modularity,
     modules,
     prune,
@@ -26,16 +37,22 @@ from .modularity import (
     to_networkx,
 )
 from .plotting import animate, draw, neuron_positions
-from .swap import relocate, swap_deltas, swap_neurons, torch_optimizer_moments
+from .runs import RunResult, load_snapshots, run_task
+from .spatial import Group, Link, Row, Spatial, Touch, Wire, describe
+from .swap import SwapReport, swap_neurons, torch_optimizer_moments
+from .swapper import Swapper, relocate
 from .tasks import TASKS, Task, TaskData, build_model, get_task
-from .training import BIMTConfig, FlatAdamW, TrainingHistory, lambda_schedule, train
+from .training import TrainingHistory, train
 
 __all__ = [
-    "ACTIVATIONS", "BioLinear", "BioMLP", "layer_coordinates",
+    "ACTIVATIONS", "BioLinear", "BioMLP", "layer_coordinates", "from_torch",
+    "Spatial", "Group", "Row", "Wire", "Touch", "Link", "describe",
     "connection_cost", "cost_matrices",
-    "relocate", "swap_deltas", "swap_neurons", "torch_optimizer_moments",
-    "BIMTConfig", "FlatAdamW", "TrainingHistory", "lambda_schedule", "train",
-    "Module", "PruneResult", "active_neurons", "modularity", "modules", "prune", "summarize",
-    "to_networkx", "animate", "draw", "neuron_positions",
+    "Swapper", "relocate", "SwapReport", "swap_neurons", "torch_optimizer_moments",
+    "BIMTConfig", "TrainingHistory", "lambda_schedule", "train",
+    "Loss", "prepare_data", "AnalyticEngine", "AutogradEngine", "Penalty",
+    "Analysis", "Module", "PruneResult", "active_neurons", "analyse", "modularity", "modules",
+    "prune", "summarize", "to_networkx", "animate", "draw", "neuron_positions",
+    "RunResult", "run_task", "load_snapshots",
     "TASKS", "Task", "TaskData", "build_model", "get_task",
 ]

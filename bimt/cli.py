@@ -7,24 +7,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 __all__ = ["main"]
-
-#: Figures of the paper (and the research code measured here) printed beside ours.
-PAPER = {
-    "independence": "test MSE 7.4e-3; modules {x1,x3}->y1, {x2,x4}->y2",
-    "feature-sharing": "test MSE 8.5e-5",
-    "compositionality": "test MSE 1.3e-3",
-    "two-moons": "test accuracy > 99% with a handful of neurons",
-    "modular-addition": "full test accuracy, visibly modular network",
-    "permutation-s4": "full test accuracy",
-    "digits": "no figure: the paper trains MNIST; this task uses scikit-learn's 8x8 digits",
-}
-
 
 class _UsageError(Exception):
     pass
@@ -77,41 +63,17 @@ def _parser() -> _Parser:
 def _train(args: argparse.Namespace) -> int:
     import traincore
 
-    from .modularity import active_neurons, modularity, modules, prune
-    from .plotting import animate, draw
-    from .tasks import build_model, get_task
-    from .training import train
+    from .runs import run_task
+    from .tasks import get_task
 
-    start = time.perf_counter()
-    task = get_task(args.task)
+    task = get_task(args.task)  # bad input is refused before anything is written
     device = traincore.resolve_device(args.device)
     out = traincore.ensure_writable_dir(Path(args.out or f"runs/bimt-{task.name}"))
     steps = args.steps or task.steps
-    data = task.make(args.seed)
-    model = build_model(task, args.seed)
     print(f"bimt: training {task.name} for {steps} steps on {device} -> {out}", flush=True)
-    history = train(model, data.x_train, data.y_train, steps=steps, seed=args.seed,
-                    x_test=data.x_test, y_test=data.y_test, device=device,
-                    checkpoint_dir=out, log_path=out / "log.jsonl", resume=not args.fresh,
-                    progress=True if args.progress else None, **task.overrides)
-    found = modules(model)
-    pruned = prune(model, 0.05, data.x_test, data.y_test)
-    metrics: dict[str, Any] = {
-        "task": task.name, **history.summary(),
-        "modules": [m.to_dict() for m in found],
-        "modularity": modularity(model),
-        "active_neurons": active_neurons(model),
-        "pruned_test_loss": pruned.loss_after,
-        "paper": PAPER.get(task.name, ""),
-        "widths": model.config()["widths"],
-        "seed": args.seed,
-        "device": str(device),
-    }
-    draw(model.cpu(), out / "network.png", color_modules=True,
-         title=f"{task.name}, step {history.steps}")
-    animate(model, history.snapshots, out / "training.gif")
-    metrics["total_seconds"] = time.perf_counter() - start
-    traincore.atomic_write_json(out / "metrics.json", metrics)
+    run = run_task(task, out, steps=steps, seed=args.seed, device=device,
+                   resume=not args.fresh, progress=True if args.progress else None)
+    history, found = run.history, run.analysis.modules
     acc = (f", test accuracy {history.test_accuracy:.4f}"
            if history.test_accuracy is not None else "")
     print(f"test loss {history.test_loss:.3g}{acc}, connection cost "
@@ -120,10 +82,10 @@ def _train(args: argparse.Namespace) -> int:
         print(f"  {m!r}")
     if len(found) > 10:
         print(f"  ... {len(found) - 10} more modules")
-    print(f"paper: {PAPER.get(task.name, '')}")
+    print(f"paper: {task.paper}")
     print(f"trained in {history.seconds:.1f} s (swaps {history.swap_seconds:.2f} s), "
-          f"{metrics['total_seconds']:.1f} s with pictures; wrote {out}/metrics.json, "
-          "network.png, training.gif, checkpoint.pt")
+          f"{run.metrics['total_seconds']:.1f} s with pictures; wrote {out}/metrics.json, "
+          "network.png, training.gif, snapshots.pt, checkpoint.pt")
     return 0
 
 

@@ -1,9 +1,10 @@
-"""BioLinear and BioMLP: layers whose neurons have positions (structure and forward only).
+"""BioMLP: a multilayer perceptron of BioLinear layers (structure and forward only).
 
 Penalties, swaps, training and pictures are functions beside the model (``cost``, ``swap``,
-``training``, ``plotting``); the model only holds weights, neuron coordinates (registered
-buffers, so ``.to(device)`` moves them) and the input/output permutations that swaps
-create, so that ``model(x)`` always takes and returns the original input/output order.
+``training``, ``plotting``) that read the model through its :meth:`BioMLP.spatial`
+description; the model only holds weights, neuron coordinates (registered buffers, so
+``.to(device)`` moves them) and the input/output permutations that swaps create, so that
+``model(x)`` always takes and returns the original input/output order.
 
 References
 ----------
@@ -13,81 +14,17 @@ interpretability", arXiv:2305.08746.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from .geometry import Shape, distance_matrix, layer_coordinates, layer_size, normalize_shape
+from .geometry import Shape, layer_coordinates, layer_size, normalize_shape
+from .layers import ACTIVATIONS, BioLinear
+from .spatial import Group, Row, Spatial, Wire
 
-__all__ = ["ACTIVATIONS", "BioLinear", "BioMLP"]
-
-#: name -> (activation, backward(grad_output, pre_activation)); the backward is used by the
-#: analytic training step and checked against autograd in the tests.
-ACTIVATIONS: dict[str, tuple[Callable[[torch.Tensor], torch.Tensor],
-                             Callable[[torch.Tensor, torch.Tensor], torch.Tensor]]] = {
-    "silu": (F.silu, lambda g, z: torch.ops.aten.silu_backward(g, z)),
-    "relu": (F.relu, lambda g, z: torch.ops.aten.threshold_backward(g, z, 0.0)),
-    "tanh": (torch.tanh, lambda g, z: g * (1 - torch.tanh(z).square())),
-    "identity": (lambda z: z, lambda g, z: g),
-}
-
-
-class BioLinear(nn.Module):
-    """A linear layer whose input and output neurons have in-plane coordinates.
-
-    Parameters
-    ----------
-    in_coordinates : Tensor, shape (in_features, 2)
-    out_coordinates : Tensor, shape (out_features, 2)
-    bias : bool
-    generator : torch.Generator, optional
-        Source of the initial weights (``nn.Linear``'s uniform init), else torch's global RNG.
-
-    Attributes
-    ----------
-    weight : Parameter, shape (out_features, in_features)
-    bias : Parameter, shape (out_features,) or None
-    in_coordinates, out_coordinates : buffers, shape (n, 2)
-    distance : buffer, shape (out_features, in_features)
-        In-plane distance of every connection. Swaps move weights between fixed neuron
-        positions, so the coordinates and distances never change.
-
-    Examples
-    --------
-    >>> from bimt.geometry import layer_coordinates
-    >>> layer = BioLinear(layer_coordinates(3), layer_coordinates(2))
-    >>> layer(torch.zeros(5, 3)).shape
-    torch.Size([5, 2])
-    """
-
-    def __init__(self, in_coordinates: torch.Tensor, out_coordinates: torch.Tensor,
-                 bias: bool = True, generator: torch.Generator | None = None) -> None:
-        super().__init__()
-        n_in, n_out = len(in_coordinates), len(out_coordinates)
-        self.in_features, self.out_features = n_in, n_out
-        bound = 1.0 / math.sqrt(n_in)
-        w = torch.rand(n_out, n_in, generator=generator) * (2 * bound) - bound
-        self.weight = nn.Parameter(w)
-        if bias:
-            b = torch.rand(n_out, generator=generator) * (2 * bound) - bound
-            self.bias: nn.Parameter | None = nn.Parameter(b)
-        else:
-            self.register_parameter("bias", None)
-        self.register_buffer("in_coordinates", in_coordinates.detach().clone().float())
-        self.register_buffer("out_coordinates", out_coordinates.detach().clone().float())
-        self.register_buffer("distance", distance_matrix(self.out_coordinates,
-                                                         self.in_coordinates))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``x @ weight.T + bias``; x of shape (n, in_features) -> (n, out_features)."""
-        return F.linear(x, self.weight, self.bias)
-
-    def extra_repr(self) -> str:
-        return f"in_features={self.in_features}, out_features={self.out_features}"
+__all__ = ["ACTIVATIONS", "BioLinear", "BioMLP"]  # the first two re-exported from .layers
 
 
 class BioMLP(nn.Module):
@@ -234,6 +171,27 @@ class BioMLP(nn.Module):
                 h = act(h)
             out.append(h)
         return out
+
+    def spatial(self) -> Spatial:
+        """The neurons and wires of this MLP, as every bimt operation reads them.
+
+        One group per layer: ``"input"`` (``in_fold`` copies in its row, permutation
+        ``in_perm``), ``"hidden1"`` ... ``"hidden{depth-1}"``, ``"output"`` (``out_perm``);
+        one wire per BioLinear, ``layers.k`` from row ``k`` to row ``k + 1``.
+        """
+        m = len(self.in_perm)
+        first = self.shapes[0] if self.in_fold == 1 else m
+        groups = [Group("input", "input", self.layers[0].in_coordinates[:m], first, "in_perm")]
+        for k in range(1, self.depth):
+            groups.append(Group(f"hidden{k}", "hidden", self.layers[k - 1].out_coordinates,
+                                self.shapes[k]))
+        groups.append(Group("output", "output", self.layers[-1].out_coordinates,
+                            self.shapes[-1], "out_perm"))
+        rows = (Row("input", self.in_fold), *(Row(g.name) for g in groups[1:]))
+        wires = tuple(Wire(f"layers.{k}.weight", k, k + 1,
+                           f"layers.{k}.bias" if layer.bias is not None else None)
+                      for k, layer in enumerate(self.layers))
+        return Spatial(tuple(groups), rows, wires)
 
     def config(self) -> dict[str, Any]:
         """The constructor arguments (to rebuild an empty model of the same structure)."""

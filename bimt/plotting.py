@@ -21,11 +21,13 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 import traincore
 
-from .model import BioMLP
-from .modularity import modules as find_modules
+from .layout import draw_positions
+from .modularity import Analysis, analyse
+from .spatial import Spatial, describe
 
 __all__ = ["draw", "animate", "neuron_positions"]
 
@@ -43,40 +45,29 @@ def _format_of(path: str | os.PathLike[str], allowed: Sequence[str]) -> str:
     return ext
 
 
-def neuron_positions(model: BioMLP) -> list[np.ndarray]:
-    """Drawing positions of every layer's neurons: one (n, 2) array per layer.
+def neuron_positions(model: nn.Module) -> list[np.ndarray]:
+    """Drawing positions of every row's neurons: one (n, 2) array per row, inputs first.
 
-    Layers are one unit apart vertically; a 2D grid is drawn obliquely (depth ``z`` shifts
+    Rows are one unit apart vertically; a 2D grid is drawn obliquely (depth ``z`` shifts
     right and up), a 1D row spans x in [0, 1].
     """
-    out = []
-    for layer in range(model.depth + 1):
-        lin = model.layers[0] if layer == 0 else model.layers[layer - 1]
-        c = (lin.in_coordinates if layer == 0 else lin.out_coordinates).detach().cpu().numpy()
-        shape = model.shapes[layer]
-        if isinstance(shape, int):
-            xy = np.stack([c[:, 0], np.full(len(c), float(layer))], 1)
-        else:
-            xy = np.stack([0.8 * c[:, 0] + 0.2 * c[:, 1], layer + 0.45 * (c[:, 1] - 0.5)], 1)
-        out.append(xy)
-    return out
+    return draw_positions(describe(model))
 
 
-def _render(model: BioMLP, ax: Any, color_modules: bool, threshold: float,
-            title: str | None, max_width: float, labels: bool) -> None:
+def _edges(model: nn.Module, spec: Spatial, pos: list[np.ndarray], threshold: float,
+           max_width: float) -> Any:
     from matplotlib.collections import LineCollection
 
-    pos = neuron_positions(model)
     with torch.no_grad():
-        ws = [lin.weight.detach().float().cpu().numpy() for lin in model.layers]
-    biggest = max(float(np.abs(w).max()) for w in ws) or 1.0
+        ws = [model.get_parameter(w.weight).detach().float().cpu().numpy() for w in spec.wires]
+    biggest = max((float(np.abs(w).max()) for w in ws), default=0.0) or 1.0
     segs, colors, widths = [], [], []
-    for k, w in enumerate(ws):
+    for wire, w in zip(spec.wires, ws, strict=True):
         rows, cols = np.nonzero(np.abs(w) > max(threshold, 1e-3) * biggest)
         if not len(rows):
             continue
         vals = w[rows, cols]
-        segs.append(np.stack([pos[k][cols], pos[k + 1][rows]], 1))  # (e, 2 points, 2)
+        segs.append(np.stack([pos[wire.src][cols], pos[wire.dst][rows]], 1))  # (e, 2, 2)
         strength = np.abs(vals) / biggest
         rgba = np.zeros((len(vals), 4))
         rgba[:, 2] = vals > 0   # blue for positive
@@ -84,60 +75,80 @@ def _render(model: BioMLP, ax: Any, color_modules: bool, threshold: float,
         rgba[:, 3] = np.clip(0.15 + 0.85 * strength, 0, 1)
         colors.append(rgba)
         widths.append(max_width * strength)
-    if segs:
-        ax.add_collection(LineCollection(np.concatenate(segs), colors=np.concatenate(colors),
-                                         linewidths=np.concatenate(widths), zorder=1))
+    for link in spec.links:  # residual skips: thin grey, behind the weights
+        n = len(pos[link.dst])
+        off = link.src_fold * spec.row_group(link.src).n
+        segs.append(np.stack([pos[link.src][off:off + n], pos[link.dst]], 1))
+        colors.append(np.tile([0.6, 0.6, 0.6, 0.3], (n, 1)))
+        widths.append(np.full(n, 0.5))
+    if not segs:
+        return None
+    return LineCollection(np.concatenate(segs), colors=np.concatenate(colors),
+                          linewidths=np.concatenate(widths), zorder=1)
+
+
+def _labels(model: nn.Module, spec: Spatial, pos: list[np.ndarray], ax: Any) -> None:
+    """``x_i`` under input rows and ``y_j`` over output rows (original order, <= 24)."""
+    for row, p in enumerate(pos):
+        g = spec.row_group(row)
+        if g.perm is None or len(p) > 24 or g.kind not in ("input", "output"):
+            continue
+        perm = model.get_buffer(g.perm).tolist()
+        for s, (x, y) in enumerate(p):
+            index = (s // g.n) * g.n + perm[s % g.n]
+            if g.kind == "input":
+                ax.text(x, y - 0.12, f"$x_{{{index + 1}}}$", ha="center", va="top", fontsize=9)
+            else:
+                ax.text(x, y + 0.12, f"$y_{{{index + 1}}}$", ha="center", va="bottom",
+                        fontsize=9)
+
+
+def _render(model: nn.Module, ax: Any, color_modules: bool, threshold: float,
+            title: str | None, max_width: float, labels: bool,
+            analysis: Analysis | None = None) -> None:
+    spec = describe(model)
+    pos = draw_positions(spec)
+    lines = _edges(model, spec, pos, threshold, max_width)
+    if lines is not None:
+        ax.add_collection(lines)
     # with module colours, neurons outside every module are grey
     base = "#b0b0b0" if color_modules else "black"
     node_colors = [np.full(len(p), base, dtype=object) for p in pos]
     if color_modules:
-        import networkx as nx
-
-        from .modularity import to_networkx
-
-        g = to_networkx(model, threshold=max(threshold, 0.05))
-        kept = find_modules(model, threshold=max(threshold, 0.05))
-        for comp in nx.weakly_connected_components(g):
-            ins = {g.nodes[n]["index"] for n in comp if g.nodes[n]["kind"] == "input"}
-            for i, mod in enumerate(kept):
-                if ins and ins <= mod.inputs:
-                    for layer, slot in comp:
-                        node_colors[layer][slot] = _MODULE_COLORS[i % len(_MODULE_COLORS)]
-    for layer, p in enumerate(pos):
+        if analysis is None or analysis.threshold != max(threshold, 0.05):
+            analysis = analyse(model, threshold=max(threshold, 0.05))
+        for (row, slot), i in analysis.module_of.items():
+            node_colors[row][slot] = _MODULE_COLORS[i % len(_MODULE_COLORS)]
+    for row, p in enumerate(pos):
         size = 18 if len(p) <= 40 else 6
-        ax.scatter(p[:, 0], p[:, 1], s=size, c=list(node_colors[layer]), zorder=2,
+        ax.scatter(p[:, 0], p[:, 1], s=size, c=list(node_colors[row]), zorder=2,
                    linewidths=0)
     if labels:
-        ins = model.input_index().tolist()
-        if len(pos[0]) <= 24:
-            for s, (x, y) in enumerate(pos[0]):
-                ax.text(x, y - 0.12, f"$x_{{{ins[s] + 1}}}$", ha="center", va="top", fontsize=9)
-        outs = model.out_perm.tolist()
-        if len(pos[-1]) <= 24:
-            for s, (x, y) in enumerate(pos[-1]):
-                ax.text(x, y + 0.12, f"$y_{{{outs[s] + 1}}}$", ha="center", va="bottom",
-                        fontsize=9)
+        _labels(model, spec, pos, ax)
     ax.set_xlim(-0.05, 1.05)
-    ax.set_ylim(-0.45, model.depth + 0.45)
+    ax.set_ylim(-0.45, len(pos) - 1 + 0.45)
     ax.set_axis_off()
     if title:
         ax.set_title(title, fontsize=10)
 
 
-def _figsize(model: BioMLP) -> tuple[float, float]:
-    # wide layers get a wider picture so that their neurons stay apart
-    widest = max(s if isinstance(s, int) else s[1] for s in model.shapes)
-    return (min(12.0, max(4.0, widest / 7)), 1.2 + 1.1 * model.depth)
+def _figsize(model: nn.Module) -> tuple[float, float]:
+    # wide rows get a wider picture so that their neurons stay apart
+    spec = describe(model)
+    shapes = [spec.row_group(r).shape for r in range(len(spec.rows))]
+    widest = max(s if isinstance(s, int) else s[1] for s in shapes)
+    return (min(12.0, max(4.0, widest / 7)), 1.2 + 1.1 * (len(shapes) - 1))
 
 
-def draw(model: BioMLP, path: str | os.PathLike[str] | None = None, *, ax: Any = None,
+def draw(model: nn.Module, path: str | os.PathLike[str] | None = None, *, ax: Any = None,
          color_modules: bool = False, threshold: float = 0.0, title: str | None = None,
-         max_width: float = 3.0, labels: bool = True, dpi: int = 150) -> Any:
+         max_width: float = 3.0, labels: bool = True, dpi: int = 150,
+         analysis: Analysis | None = None) -> Any:
     """Draw ``model`` like the paper's figures; save to ``path`` (.png, .svg or .pdf).
 
     Parameters
     ----------
-    model : BioMLP
+    model : spatial network
     path : path, optional
         Written atomically; the format follows the extension.
     ax : matplotlib Axes, optional
@@ -151,6 +162,9 @@ def draw(model: BioMLP, path: str | os.PathLike[str] | None = None, *, ax: Any =
         Line width of the strongest connection.
     labels : bool
         Label inputs ``x_i`` and outputs ``y_j`` (original indices; layers of at most 24).
+    analysis : Analysis, optional
+        :func:`bimt.analyse`'s result at the module threshold, to colour modules without
+        building the graph again.
 
     Returns
     -------
@@ -158,14 +172,13 @@ def draw(model: BioMLP, path: str | os.PathLike[str] | None = None, *, ax: Any =
     """
     import matplotlib.pyplot as plt
 
-    if not isinstance(model, BioMLP):
-        raise TypeError(f"draw() needs a bimt.BioMLP; got {type(model).__name__}.")
+    describe(model)  # a clear error for a network without positions, before any figure
     fmt = _format_of(path, _FORMATS) if path is not None else None
     if ax is None:
         fig, ax = plt.subplots(figsize=_figsize(model))
     else:
         fig = ax.figure
-    _render(model, ax, color_modules, threshold, title, max_width, labels)
+    _render(model, ax, color_modules, threshold, title, max_width, labels, analysis)
     if path is not None:
         buffer = io.BytesIO()
         fig.savefig(buffer, format=fmt, dpi=dpi, bbox_inches="tight")
@@ -175,14 +188,14 @@ def draw(model: BioMLP, path: str | os.PathLike[str] | None = None, *, ax: Any =
     return fig
 
 
-def animate(model: BioMLP, snapshots: Sequence[dict[str, Any]],
+def animate(model: nn.Module, snapshots: Sequence[dict[str, Any]],
             path: str | os.PathLike[str], *, fps: int = 8, max_frames: int = 40,
             dpi: int = 80) -> Path:
     """Write a GIF of the network through training (matplotlib's PillowWriter).
 
     Parameters
     ----------
-    model : BioMLP
+    model : spatial network
         Gives the structure; it is not modified.
     snapshots : sequence of ``{"step", "state"}``
         From ``history.snapshots``; at most ``max_frames`` evenly chosen ones are drawn

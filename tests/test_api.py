@@ -29,7 +29,8 @@ def test_contract_names():
 
     for n in ["load_system", "System", "discover", "Discovery", "Invariant"]:
         assert n in aipoincare.__all__, n
-    for n in ["BioMLP", "train", "modules", "to_networkx", "draw"]:
+    for n in ["BioMLP", "train", "modules", "to_networkx", "draw", "from_torch",
+              "connection_cost", "Swapper", "relocate"]:
         assert n in bimt.__all__, n
 
 

@@ -84,8 +84,19 @@ def test_concepts_carry_the_equations() -> None:
                   "symbolic-modulo-constraints"):
         assert piece in sid, piece
     bimt = page("concepts/bimt.md")
-    for piece in (r"\lvert w_{ij} \rvert \,\bigl(d_{ij} + \ell_0\bigr)", "swap", "lambda"):
+    for piece in (r"\lvert w_{ij} \rvert \,\bigl(d_{ij} + \ell_0\bigr)", "swap", "lambda",
+                  "### Residual streams", "LayerNorm", "### Recurrent matrices",
+                  "bimt.Swapper", "bimt.from_torch", "batch_size"):
         assert piece in bimt, piece
+
+
+def test_run_directory_files_are_documented() -> None:
+    """Every file ``bimt train`` writes is in the command-line page's table."""
+    runs = pytest.importorskip("bimt.runs")
+    text = page("cli.md")
+    for name in ("metrics.json", "network.png", "training.gif", runs.SNAPSHOTS_NAME,
+                 "checkpoint.pt", "log.jsonl"):
+        assert f"| `{name}` |" in text, name
 
 
 def test_expression_names_match_the_parser() -> None:

@@ -44,6 +44,7 @@ from .linalg import (
 from .lock import LOCK_NAME, DirectoryLock, DirectoryLockedError, lock_directory
 from .loop import History, Loop, Stateful, fit
 from .memory import MemoryBudgetError, check_memory, format_bytes, memory_budget
+from .optim import FlatAdamW
 from .results import ResultTable, rows_to_frame
 from .seeding import get_rng_state, numpy_rng, seed_everything, set_rng_state, torch_generator
 from .signals import DeferredSignals, Interrupted, terminate_raises
@@ -62,6 +63,7 @@ __all__ = [
     "null_space", "row_chunk_size",
     "History", "Loop", "Stateful", "fit",
     "MemoryBudgetError", "check_memory", "format_bytes", "memory_budget",
+    "FlatAdamW",
     "get_rng_state", "numpy_rng", "seed_everything", "set_rng_state", "torch_generator",
     "DeferredSignals", "Interrupted", "terminate_raises",
     "TimeLimit", "TimeLimitError", "check_time", "time_left", "time_limit",

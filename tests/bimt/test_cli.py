@@ -9,7 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
+import bimt
 from bimt.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,6 +37,14 @@ def test_train_independence_writes_contract_files(tmp_path, capsys) -> None:
     assert (out / "training.gif").read_bytes()[:3] == b"GIF"
     assert (out / "checkpoint.pt").is_file()
     assert "test loss" in capsys.readouterr().out
+    # the snapshots the animation used, plain data for an explorer to scrub
+    doc = torch.load(out / "snapshots.pt", weights_only=True)
+    assert doc["format"] == "bimt-snapshots" and doc["model"]["class"] == "BioMLP"
+    assert [s["step"] for s in doc["snapshots"]] == [0, 200, 400]
+    model = bimt.BioMLP(doc["model"]["widths"])
+    model.load_state_dict(doc["snapshots"][-1]["state"], strict=False)
+    assert bimt.modules(model) == [bimt.Module(frozenset(m["inputs"]), frozenset(m["outputs"]),
+                                               m["neurons"]) for m in metrics["modules"]]
     # same command again: resumes from the finished checkpoint, same result
     assert main(["train", "independence", "--steps", "400", "--out", str(out)]) == 0
     again = json.loads((out / "metrics.json").read_text())
@@ -79,3 +89,21 @@ def test_console_script_runs_as_a_process(tmp_path) -> None:
                           env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and proc.stderr.startswith("error: Unknown task 'nope'")
     assert "Traceback" not in proc.stderr
+
+
+def test_run_task_analyses_once_and_reads_back(tmp_path) -> None:
+    run = bimt.run_task("two-moons", tmp_path, steps=200, progress=False)
+    assert run.metrics["modules"] == [m.to_dict() for m in run.analysis.modules]
+    assert run.metrics["test_accuracy"] == run.history.test_accuracy
+    assert run.metrics["active_neurons"] == run.analysis.active_neurons
+    assert run.metrics["model"]["widths"] == [2, 20, 20, 2]
+    doc = bimt.load_snapshots(tmp_path)
+    assert len(doc["snapshots"]) == len(run.history.snapshots) == 2
+    with pytest.raises(ValueError, match="does not exist"):
+        bimt.load_snapshots(tmp_path / "nowhere")
+    (tmp_path / "bad.pt").write_bytes(b"not a torch file")
+    with pytest.raises(ValueError, match="is unreadable"):
+        bimt.load_snapshots(tmp_path / "bad.pt")
+    torch.save({"format": "other"}, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="not a bimt snapshots file"):
+        bimt.load_snapshots(tmp_path / "other.pt")

@@ -11,7 +11,7 @@ import torch
 
 import bimt
 from bimt.cost import connection_cost, cost_matrices
-from bimt.swap import placement_cost, relocate, swap_deltas, swap_neurons, torch_optimizer_moments
+from bimt.swap import placement_cost, swap_deltas, swap_neurons, swap_pass, torch_optimizer_moments
 
 MODELS = [
     dict(widths=[4, 7, 5, 3]),
@@ -61,6 +61,25 @@ def test_connection_cost_matches_brute_force(kw: dict, bias: bool, last: bool) -
     assert fast == pytest.approx(_brute_cost(model, 0.7, 0.1, bias, last), rel=1e-5)
 
 
+def test_connection_cost_follows_dtype_and_replaced_layers() -> None:
+    """connection_cost caches its matrices per model; a change of dtype or a replaced weight
+    must not serve stale ones."""
+    model = bimt.BioMLP([3, 5, 2], seed=0)
+    first = connection_cost(model)
+    assert first.dtype == torch.float32
+    model.double()
+    again = connection_cost(model)
+    assert again.dtype == torch.float64
+    assert float(again.detach()) == pytest.approx(_brute_cost(model, 1.0, 0.1, False, True),
+                                                  rel=1e-9)
+    with torch.no_grad():
+        model.layers[1].weight = torch.nn.Parameter(torch.ones(2, 5, dtype=torch.float64))
+    assert float(connection_cost(model).detach()) == pytest.approx(
+        _brute_cost(model, 1.0, 0.1, False, True), rel=1e-9)
+    assert float(connection_cost(model, 0.5, 0.2).detach()) == pytest.approx(
+        _brute_cost(model, 0.5, 0.2, False, True), rel=1e-9)
+
+
 @pytest.mark.parametrize("kw", MODELS)
 def test_every_swap_leaves_function_unchanged(kw: dict) -> None:
     model = bimt.BioMLP(seed=2, **kw)
@@ -103,7 +122,7 @@ def test_relocation_never_increases_cost(seed: int) -> None:
     out = model(x).detach()
     for _ in range(4):
         before = float(connection_cost(model).detach())
-        report = relocate(model, mats, top_k=5)
+        report = swap_pass(model, mats, top_k=5)
         after = float(connection_cost(model).detach())
         assert after <= before + 1e-5
         assert after - before == pytest.approx(report.cost_change, abs=1e-4)
@@ -188,9 +207,13 @@ def test_swap_then_train_equals_training_a_prebuilt_swapped_network(indep, optim
 
 def test_swap_errors_name_the_argument() -> None:
     model = bimt.BioMLP([3, 4, 2], seed=0)
-    with pytest.raises(ValueError, match="'layer' must be an integer from 0"):
+    with pytest.raises(ValueError, match=r"'group' must be a name \(input, hidden1, output\) "
+                       r"or an index from 0 to 2; got 5"):
         swap_neurons(model, 5, 0, 1)
-    with pytest.raises(ValueError, match="index 'j' must be an integer from 0 to 3"):
+    with pytest.raises(ValueError, match="got 'hidden7'"):
+        swap_neurons(model, "hidden7", 0, 1)
+    with pytest.raises(ValueError, match="index 'j' must be an integer from 0 to 3 in group "
+                       "'hidden1'"):
         swap_neurons(model, 1, 0, 4)
 
 

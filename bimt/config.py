@@ -1,0 +1,147 @@
+"""Settings of a BIMT run: :class:`BIMTConfig` and the lambda schedule.
+
+References
+----------
+Liu, Gan & Tegmark, "Seeing is believing: brain-inspired modular training for mechanistic
+interpretability", arXiv:2305.08746 (the defaults are the paper's).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["BIMTConfig", "lambda_schedule", "bias_schedule", "TASK_KINDS", "ENGINES"]
+
+#: How the loss is chosen: from the labels' dtype (auto), MSE, or cross-entropy.
+TASK_KINDS = ("auto", "regression", "classification")
+#: Training steps: "analytic" (BioMLP only, hand-written backward) or "autograd" (any model).
+ENGINES = ("auto", "analytic", "autograd")
+
+
+@dataclass(frozen=True)
+class BIMTConfig:
+    """Settings of a BIMT run; defaults are the paper's.
+
+    Validated on construction; ``dataclasses.replace(cfg, lam=1e-2)`` makes a variant.
+    """
+
+    steps: int = 20000            # paper: 20000 full-batch steps for the symbolic formulas
+    lr: float = 2e-3              # paper: AdamW, learning rate 2e-3
+    weight_decay: float = 0.0     # the L1 connection cost is the regulariser; no extra decay
+    betas: tuple[float, float] = (0.9, 0.999)  # torch's AdamW defaults
+    eps: float = 1e-8             # torch's AdamW default
+    lam: float = 1e-3             # base strength of the connection cost (symbolic formulas)
+    lam_phases: tuple[float, float] = (0.25, 0.75)  # lam until 1/4, 10 lam until 3/4, then lam
+    lam_factors: tuple[float, float, float] = (1.0, 10.0, 1.0)  # the paper's x10 then x0.1
+    weight_factor: float = 1.0    # cost per unit of wiring length
+    l0: float = 0.1               # paper: cost of a connection independent of its length
+    bias_cost_from: float = 0.75  # biases pay l0|b| in the last quarter (paper: late in training)
+    last_layer_cost: bool = True  # charge the last layer's weights too
+    swap_every: int = 200         # paper: swaps every 200 steps
+    swap_top_k: int = 5           # paper: the 5 most connected neurons per layer try swapping
+    swap_io: bool = True          # inputs and outputs move too (permutations are tracked)
+    swap_moments: bool = True     # swaps permute the Adam moments too (False: research code)
+    task: str = "auto"            # "regression" (MSE), "classification" (cross-entropy), or auto
+    eval_every: int = 200         # test loss every few hundred steps, never every step
+    log_every: int = 200          # metrics become floats only at logging steps
+    analysis_every: int = 2000    # modules / modularity / active neurons logged this often
+    prune_threshold: float = 0.05  # edges below this fraction of max |w| are ignored in analysis
+    snapshot_every: int = 200     # weights copied for the animation this often (0: never)
+    engine: str = "auto"          # "analytic" when the model allows it, else "autograd"
+    threads: int = 0              # torch CPU threads during training (0: 1 for small problems)
+    checkpoint_every: int = 0     # extra checkpoints (one is always written at the end)
+    progress: bool | None = None  # tqdm bar; None: only on a terminal
+    batch_size: int | None = None  # None: full batch, as in the paper; else seeded minibatches
+
+    def __post_init__(self) -> None:
+        _integers(self, ("steps", "snapshot_every", "threads", "checkpoint_every"), lo=0)
+        _integers(self, ("swap_every", "eval_every", "log_every", "analysis_every",
+                         "swap_top_k"), lo=1)
+        if self.batch_size is not None:
+            _integers(self, ("batch_size",), lo=1)
+        _number(self, "lr", strict=True)
+        _number(self, "eps", strict=True)
+        for name in ("weight_decay", "lam", "weight_factor", "l0"):
+            _number(self, name)
+        _number(self, "bias_cost_from", hi=1.0)
+        _number(self, "prune_threshold", hi=1.0)
+        for name in ("last_layer_cost", "swap_io", "swap_moments"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"The BIMTConfig '{name}' must be True or False; "
+                                f"got {getattr(self, name)!r}.")
+        if (len(self.betas) != 2 or not all(isinstance(b, (int, float)) and 0 <= b < 1
+                                            for b in self.betas)):
+            raise ValueError(f"The BIMTConfig 'betas' must be two numbers in [0, 1); "
+                             f"got {self.betas!r}.")
+        a, b = self.lam_phases
+        if not 0 <= a <= b <= 1:
+            raise ValueError(f"The BIMTConfig 'lam_phases' must be two fractions 0 <= a <= b <= 1; "
+                             f"got {self.lam_phases!r}.")
+        if len(self.lam_factors) != 3 or any(f < 0 for f in self.lam_factors):
+            raise ValueError(f"The BIMTConfig 'lam_factors' must be three non-negative numbers; "
+                             f"got {self.lam_factors!r}.")
+        for name, allowed in (("task", TASK_KINDS), ("engine", ENGINES)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"The BIMTConfig '{name}' must be one of {list(allowed)}; "
+                                 f"got {getattr(self, name)!r}.")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data form (saved in checkpoints; a resume with another config is refused)."""
+        d = dataclasses.asdict(self)
+        d.pop("progress")  # how a run is displayed does not change its result
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
+
+
+def _integers(cfg: BIMTConfig, names: tuple[str, ...], lo: int) -> None:
+    for name in names:
+        v = getattr(cfg, name)
+        if isinstance(v, bool) or not isinstance(v, int) or v < lo:
+            kind = "non-negative" if lo == 0 else "positive"
+            raise ValueError(f"The BIMTConfig '{name}' must be a {kind} integer; got {v!r}.")
+
+
+def _number(cfg: BIMTConfig, name: str, strict: bool = False, hi: float = math.inf) -> None:
+    v = getattr(cfg, name)
+    ok = (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+          and (v > 0 if strict else v >= 0) and v <= hi)
+    if not ok:
+        rel = ">" if strict else ">="
+        raise ValueError(f"The BIMTConfig '{name}' must be a finite number {rel} 0"
+                         f"{'' if hi == math.inf else f' and <= {hi}'}; got {v!r}.")
+
+
+def lambda_schedule(config: BIMTConfig) -> Callable[[int], float]:
+    """``step -> lam`` with the paper's three phases (lam, 10 lam, lam by default).
+
+    Examples
+    --------
+    >>> f = lambda_schedule(BIMTConfig(steps=100, lam=1e-3))
+    >>> [round(f(s), 6) for s in (0, 24, 25, 74, 75, 99)]
+    [0.001, 0.001, 0.01, 0.01, 0.001, 0.001]
+    """
+    a, b = (int(round(p * config.steps)) for p in config.lam_phases)
+    f0, f1, f2 = (config.lam * f for f in config.lam_factors)
+
+    def lam(step: int) -> float:
+        return f0 if step < a else f1 if step < b else f2
+
+    return lam
+
+
+def bias_schedule(config: BIMTConfig) -> Callable[[int], float]:
+    """``step -> 1.0`` once biases pay the connection cost (from ``bias_cost_from``), else 0.
+
+    Examples
+    --------
+    >>> f = bias_schedule(BIMTConfig(steps=8))
+    >>> [f(s) for s in range(8)]
+    [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 1.0]
+    """
+    start = int(round(config.bias_cost_from * config.steps))
+    return lambda step: float(step >= start)
+
+
