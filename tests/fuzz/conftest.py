@@ -51,14 +51,8 @@ KNOWN: list[tuple[str, str, str]] = [
      "is allocated without a memory estimate (internal error, exit 1)"),
     ("F4", r"ilcm\(\) takes at least 2 arguments", "any one-variable system with a scaling "
      "symmetry (x' = x) fails in scaling_weights: sympy.ilcm needs two arguments"),
-    ("F5", r"Casting complex values to real", "complex data reach bimt.train: the imaginary "
-     "part is dropped with a torch warning instead of a TypeError"),
-    ("F6", r"IndexError: tuple index out of range", "a 0-d y_train (a scalar array) fails in "
-     "bimt's data checks with IndexError"),
     ("F7", r"no answer within.*points\W+= 100000000", "[sampling] points = 10**8: minutes in "
      "the float null space, no estimate, no progress, no limit (issue 13)"),
-    ("F8", r"ZeroDivisionError: float division by zero", "bimt.train on data with no rows: "
-     "ZeroDivisionError in the training step instead of a ValueError"),
 ]
 
 #: The memory budget the fuzzed commands run under (TRAINCORE_MEMORY_BUDGET).

@@ -139,7 +139,8 @@ def train_calls(draw: st.DrawFn) -> dict:
     widths: object = [d_in, *hidden, d_out]
     if chance(draw, 8):
         widths = draw(st.sampled_from([[], [d_in], [d_in, 0, d_out], [d_in, -3, d_out],
-                                       [d_in, 2.5, d_out], "4,2", [d_in, (2, 3), d_out]]))
+                                       [d_in, 2.5, d_out], "4,2", [d_in, (2, 3), d_out],
+                                       [d_in, 10**6, 10**6, d_out], [d_in, 10**12, d_out]]))
     n = draw(st.integers(1, 40))
     call = {"widths": widths, "x": draw(arrays(n, d_in)),
             "y": draw(arrays(n, d_out)) if not chance(draw, 3) else
