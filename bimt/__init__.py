@@ -13,6 +13,8 @@ Examples
 """
 
 from .cost import connection_cost, cost_matrices
+from .explore import Explorer, explore, load_run
+from .export import export_graph, read_graph
 from .geometry import layer_coordinates
 from .model import ACTIVATIONS, BioLinear, BioMLP
 from .modularity import (
@@ -37,5 +39,6 @@ __all__ = [
     "BIMTConfig", "FlatAdamW", "TrainingHistory", "lambda_schedule", "train",
     "Module", "PruneResult", "active_neurons", "modularity", "modules", "prune", "summarize",
     "to_networkx", "animate", "draw", "neuron_positions",
+    "Explorer", "explore", "load_run", "export_graph", "read_graph",
     "TASKS", "Task", "TaskData", "build_model", "get_task",
 ]
