@@ -70,6 +70,8 @@ def _parser() -> _Parser:
     tr.add_argument("--fresh", action="store_true",
                     help="start over even if the output directory holds a checkpoint")
     tr.add_argument("--progress", action="store_true", help="show a progress bar")
+    tr.add_argument("--html", action="store_true",
+                    help="also write network.html, the interactive explorer (needs plotly)")
     sub.add_parser("tasks", help="list the task names")
     return parser
 
@@ -83,6 +85,13 @@ def _train(args: argparse.Namespace) -> int:
     from .training import train
 
     start = time.perf_counter()
+    if args.html:  # before training: a missing extra must not cost a run
+        from .explore import require_plotly
+
+        try:
+            require_plotly()
+        except ImportError as exc:
+            raise ValueError(str(exc)) from None
     task = get_task(args.task)
     device = traincore.resolve_device(args.device)
     out = traincore.ensure_writable_dir(Path(args.out or f"runs/bimt-{task.name}"))
@@ -110,6 +119,11 @@ def _train(args: argparse.Namespace) -> int:
     draw(model.cpu(), out / "network.png", color_modules=True,
          title=f"{task.name}, step {history.steps}")
     animate(model, history.snapshots, out / "training.gif")
+    if args.html:
+        from .explore import explore
+
+        explore(model, out / "network.html", snapshots=history.snapshots,
+                title=f"{task.name}")
     metrics["total_seconds"] = time.perf_counter() - start
     traincore.atomic_write_json(out / "metrics.json", metrics)
     acc = (f", test accuracy {history.test_accuracy:.4f}"
@@ -123,7 +137,7 @@ def _train(args: argparse.Namespace) -> int:
     print(f"paper: {PAPER.get(task.name, '')}")
     print(f"trained in {history.seconds:.1f} s (swaps {history.swap_seconds:.2f} s), "
           f"{metrics['total_seconds']:.1f} s with pictures; wrote {out}/metrics.json, "
-          "network.png, training.gif, checkpoint.pt")
+          f"network.png, training.gif{', network.html' if args.html else ''}, checkpoint.pt")
     return 0
 
 
