@@ -37,11 +37,28 @@ def module_color(module: int | None) -> str:
     return NO_MODULE_COLOR if module is None else MODULE_COLORS[module % len(MODULE_COLORS)]
 
 
-def module_name(module: Module) -> str:
-    """``{x1, x3} -> {y1}``: a module by its original inputs and outputs."""
-    ins = ", ".join(f"x{i + 1}" for i in sorted(module.inputs))
-    outs = ", ".join(f"y{i + 1}" for i in sorted(module.outputs))
-    return f"{{{ins}}} -> {{{outs}}}"
+def _index_set(prefix: str, indices: frozenset[int], what: str, limit: int) -> str:
+    names = [f"{prefix}{i + 1}" for i in sorted(indices)]
+    if len(names) <= limit:
+        return "{" + ", ".join(names) + "}"
+    # a wide module (64 pixels) would fill a screen: its first few, its last and the count
+    return "{" + ", ".join(names[:limit - 2]) + f", ..., {names[-1]}}} ({len(names)} {what})"
+
+
+def module_name(module: Module, limit: int = 8) -> str:
+    """``{x1, x3} -> {y1}``: a module by its original inputs and outputs.
+
+    Sets of more than ``limit`` are shortened: ``{x1, x2, ..., x64} (64 inputs)``.
+
+    Examples
+    --------
+    >>> module_name(Module(frozenset({0, 2}), frozenset({0})))
+    '{x1, x3} -> {y1}'
+    >>> module_name(Module(frozenset(range(64)), frozenset({1})), limit=4)
+    '{x1, x2, ..., x64} (64 inputs) -> {y2}'
+    """
+    return (f"{_index_set('x', module.inputs, 'inputs', limit)} -> "
+            f"{_index_set('y', module.outputs, 'outputs', limit)}")
 
 
 def neuron_modules(model: torch.nn.Module, threshold: float = 0.05
