@@ -117,11 +117,17 @@ def test_hover_shows_bias_module_and_strongest_weights(trained) -> None:
         hover_of(ex, "0:0")
 
 
-def test_modules_are_coloured(trained) -> None:
+def two_modules() -> bimt.BioMLP:
+    """x1 -> y1 and x2 -> y2 through one hidden neuron each; the third hidden neuron idle."""
     model = bimt.BioMLP([2, 3, 2], seed=0).requires_grad_(False)
     with torch.no_grad():
         model.layers[0].weight.copy_(torch.tensor([[0.9, 0.0], [0.0, -0.7], [0.0, 0.0]]))
         model.layers[1].weight.copy_(torch.tensor([[-1.1, 0.0, 0.0], [0.0, 0.5, 0.0]]))
+    return model
+
+
+def test_modules_are_coloured() -> None:
+    model = two_modules()
     ex = bimt.explore(model, path=None)
     trace = node_trace(ex)
     colour = dict(zip(trace.customdata, trace.marker.color, strict=True))
@@ -214,3 +220,23 @@ def test_missing_plotly_names_the_install_command(monkeypatch, trained) -> None:
     with pytest.raises(ImportError, match=r"install it with: pip install "
                                           r"'physics-of-ai\[explore\]'"):
         bimt.explore(trained[0], path=None)
+
+
+@pytest.mark.parametrize("which", ["trained", "two modules"])
+def test_module_colours_agree_with_draw(trained, which) -> None:
+    """bimt.draw colours modules with its own code today: both must give the same picture."""
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import to_rgba
+
+    model = trained[0] if which == "trained" else two_modules()
+    trace = node_trace(bimt.explore(model, path=None))
+    colour = dict(zip(trace.customdata, trace.marker.color, strict=True))
+    fig = bimt.draw(model, color_modules=True)
+    layers = [c for c in fig.axes[0].collections if c.get_offsets().shape[0] and
+              type(c).__name__ == "PathCollection"]
+    assert len(layers) == model.depth + 1
+    for layer, dots in enumerate(layers):
+        drawn = np.asarray(dots.get_facecolors())
+        ours = np.array([to_rgba(colour[f"{layer}:{s}"]) for s in range(model.widths[layer])])
+        np.testing.assert_allclose(drawn, ours, err_msg=f"layer {layer}")
+    plt.close(fig)
