@@ -289,3 +289,26 @@ def model_config(model: nn.Module) -> dict[str, Any]:
     """The model's class name and ``config()`` (its constructor arguments), as plain data."""
     config = getattr(model, "config", None)
     return {"class": type(model).__name__, **(config() if callable(config) else {})}
+
+
+#: Model classes that :func:`model_from_config` rebuilds, by the name ``model_config`` stores.
+MODEL_CLASSES: dict[str, type[nn.Module]] = {"BioMLP": BioMLP}
+
+
+def model_from_config(config: dict[str, Any]) -> nn.Module:
+    """An untrained model of the structure ``model_config`` recorded (the inverse).
+
+    Raises
+    ------
+    ValueError
+        When the class is not one of :data:`MODEL_CLASSES` or the arguments do not fit it.
+    """
+    args = dict(config)
+    name = args.pop("class", "BioMLP")
+    if name not in MODEL_CLASSES:
+        raise ValueError(f"The model class {name!r} cannot be rebuilt; expected one of "
+                         f"{sorted(MODEL_CLASSES)}.")
+    try:
+        return MODEL_CLASSES[name](**args)
+    except TypeError as exc:
+        raise ValueError(f"The recorded {name} arguments do not fit it ({exc}).") from None
