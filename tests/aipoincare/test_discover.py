@@ -80,12 +80,32 @@ def test_config_validation():
         DiscoveryConfig(degree="three")
     with pytest.raises(ValueError, match="'tol' must be a number in \\(0, 1\\)"):
         DiscoveryConfig(tol=2.0)
-    with pytest.raises(ValueError, match="'independence' must be 'ambient' or 'tangent'"):
+    with pytest.raises(ValueError, match="'independence' must be one of 'ambient', 'tangent'; "
+                                         "got 'both'"):
         DiscoveryConfig(independence="both")
-    with pytest.raises(ValueError, match="'exact' must be 'auto', True or False"):
+    with pytest.raises(ValueError, match="'exact' must be one of 'auto', True, False; got 'yes'"):
         DiscoveryConfig(exact="yes")
-    with pytest.raises(TypeError, match="must be an aipoincare.System"):
+    with pytest.raises(TypeError, match="'threads' must be a non-negative integer; got float"):
+        DiscoveryConfig(threads=1.5)
+    with pytest.raises(TypeError, match="The 'system' must be an aipoincare.System; got str "
+                                        "'lv.toml'; read one with aipoincare.load_system"):
         discover("lv.toml")
+
+
+def test_keyword_settings_override_the_config(lv):
+    """discover(system, config=cfg, degree=2) uses degree 2: keywords win, none is ignored."""
+    cfg = DiscoveryConfig(degree=3, device="cpu", certify=False)
+    d = discover(lv, config=cfg, degree=2)
+    assert d.basis_size == 9 and (d.nullity, d.independent) == (2, 1)  # x+y+z, its square
+    assert not d.invariants[0].verified and d.invariants[0].method == "numerical"
+    assert discover(lv, config=cfg).basis_size == 19  # the config itself is unchanged
+    with pytest.raises(TypeError, match=r"discover\(\) got the unknown setting\(s\) 'degre'; "
+                                        r"the settings are the fields of DiscoveryConfig"):
+        discover(lv, config=cfg, degre=2)
+    with pytest.raises(ValueError, match="'degree' must be an integer from 1 to 8; got 0"):
+        discover(lv, config=cfg, degree=0)
+    with pytest.raises(TypeError, match="The 'config' must be a DiscoveryConfig; got dict"):
+        discover(lv, config={"degree": 2})
 
 
 @pytest.mark.slow
