@@ -25,6 +25,8 @@ import numpy as np
 import sympy
 import torch
 
+from traincore import check_choice, check_int
+
 from .evaluate import as_expr, compile_torch, eval_mod_p, is_rational_function
 
 __all__ = ["Basis", "PolynomialBasis", "ExpressionBasis", "ProductBasis", "BASES", "make_basis",
@@ -365,12 +367,7 @@ class ProductBasis(Basis):
 
 
 def _check_degree(degree: Any, low: int = 1) -> None:
-    if isinstance(degree, bool) or not isinstance(degree, (int, np.integer)):
-        raise TypeError(f"The 'degree' of the basis must be an integer from {low} to 8; got "
-                        f"{type(degree).__name__} {degree!r}.")
-    if not low <= int(degree) <= 8:
-        raise ValueError(f"The 'degree' of the basis must be an integer from {low} to 8; got "
-                         f"{degree}.")
+    check_int(degree, "degree", ge=low, le=8, where="of the basis")
 
 
 #: Registry of basis kinds: name -> factory(variables, degree, expressions).
@@ -392,9 +389,7 @@ def make_basis(kind: str, variables: Sequence[sympy.Symbol], degree: int = 3,
     >>> make_basis("fourier", sympy.symbols("x"))
     Traceback (most recent call last):
     ...
-    ValueError: The basis 'kind' must be one of 'expressions', ...; got 'fourier'.
+    ValueError: The 'kind' of the basis must be one of 'polynomial', ...; got 'fourier'.
     """
-    if kind not in BASES:
-        raise ValueError(f"The basis 'kind' must be one of "
-                         f"{', '.join(repr(k) for k in sorted(BASES))}; got {kind!r}.")
+    check_choice(kind, "kind", BASES, where="of the basis")
     return BASES[kind](variables, degree, exprs)

@@ -33,7 +33,7 @@ import numpy as np
 import sympy
 import torch
 
-from traincore import check_memory, resolve_device
+from traincore import check_memory, check_type, resolve_device
 
 from .basis import Basis, PolynomialBasis, make_basis
 from .certify import Certificate, certify_many
@@ -152,9 +152,8 @@ def build_basis(system: System, basis: Any, degree: int | None) -> Basis:
         spec = BasisSpec(kind=spec)
     if spec is None:
         spec = BasisSpec()
-    if not isinstance(spec, BasisSpec):
-        raise TypeError(f"The 'basis' must be a kind ('polynomial', 'expressions', 'product'), "
-                        f"a BasisSpec or a Basis; got {type(basis).__name__}.")
+    check_type(spec, "basis", BasisSpec, "a kind ('polynomial', 'expressions', 'product'), "
+               "a BasisSpec or a Basis")
     if basis is not None:
         spec = system.resolve_basis(spec)  # its names checked against the system's
     deg = degree if degree is not None else (spec.degree or DEFAULT_DEGREE)

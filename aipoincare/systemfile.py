@@ -19,7 +19,9 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-from .errors import SystemFileError, SystemFileTypeError
+from traincore import check_type
+
+from .errors import SYSTEM_ERRORS, SystemFileError, SystemFileTypeError
 from .system import System
 
 __all__ = ["load_system", "system_from_dict"]
@@ -57,9 +59,8 @@ def load_system(path: str | os.PathLike[str]) -> System:
     >>> s.variable_names, s.expected["independent"]
     (['x', 'y', 'z'], 2)
     """
-    if not isinstance(path, (str, os.PathLike)):
-        raise SystemFileTypeError(f"The system file path must be a string or path; got "
-                                  f"{type(path).__name__} {path!r}.")
+    check_type(path, "path", (str, os.PathLike), "a string or path to a .toml file",
+               where="of the system file", errors=SYSTEM_ERRORS)
     p = Path(path)
     if not p.exists():
         raise SystemFileError(f"The system file {str(p)!r} does not exist; check the path "

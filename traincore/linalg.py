@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import torch
 
 from .memory import check_memory
+from .validate import check_number
 
 __all__ = ["TSQR", "accumulate_gram", "accumulate_r", "NullSpace", "null_space", "choose_cut",
            "normalised_spectrum", "batched_gradient", "row_chunk_size"]
@@ -257,8 +258,7 @@ def choose_cut(spectrum: torch.Tensor, rtol: float | None = None) -> tuple[int, 
     s = raw.clamp_min(RESOLUTION)
     logs = torch.log10(s)
     if rtol is not None:
-        if not 0 < rtol < 1:
-            raise ValueError(f"The tolerance 'rtol' must be in (0, 1); got {rtol!r}.")
+        check_number(rtol, "rtol", gt=0, lt=1, fix="e.g. 1e-9")
         nullity = int((s < rtol).sum())
     else:
         gaps = logs[:-1] - logs[1:]  # gaps[i]: between s[i] and s[i + 1]

@@ -93,8 +93,8 @@ def test_expression_and_product_bases_match_sympy():
 
 def test_registry_and_errors():
     assert set(BASES) == {"polynomial", "expressions", "product"}
-    with pytest.raises(ValueError, match="must be one of 'expressions', 'polynomial', "
-                                         "'product'; got 'fourier'"):
+    with pytest.raises(ValueError, match="The 'kind' of the basis must be one of 'polynomial', "
+                                         "'expressions', 'product'; got 'fourier'"):
         make_basis("fourier", [x])
     with pytest.raises(ValueError, match="integer from 1 to 8; got 9"):
         PolynomialBasis([x], 9)

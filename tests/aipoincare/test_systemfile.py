@@ -282,7 +282,8 @@ def test_not_utf8(tmp_path: Path) -> None:
 
 
 def test_wrong_path_type() -> None:
-    with pytest.raises(SystemFileTypeError, match="must be a string or path; got int"):
+    with pytest.raises(SystemFileTypeError, match="The 'path' of the system file must be a "
+                                                  "string or path to a .toml file; got int"):
         load_system(3)  # type: ignore[arg-type]
 
 
