@@ -71,9 +71,10 @@ class DiscoveryConfig:
     threads: int = 1                   # blocks are small: extra threads mostly wait (below)
 
     # Why one thread: the float blocks have a few hundred columns, where LAPACK's OpenMP
-    # threads spend their time waiting for each other; on a shared 2-core machine the 3D
-    # fluid's largest SVD was measured 5-50x slower with two threads than with one, and on
-    # an idle one two threads gained little. A GPU run is unaffected.
+    # threads spend their time waiting for each other as soon as another process shares the
+    # cores: on the shared 2-core machine (load 5-6) the 3D fluid's float stage took a median
+    # 10.6 s with one thread and 20.7 s with two (single SVDs were seen 5-50x slower). On an
+    # idle many-core machine threads=0 may be faster; a GPU run is unaffected.
 
     def __post_init__(self) -> None:
         if self.degree is not None:

@@ -150,6 +150,7 @@ def _block_factors(basis: Basis, f_fn: FFn, x: torch.Tensor, blocks: Sequence[np
     for a in chunks:  # a: shape (rows, size)
         for acc, idx in zip(accs, idxs, strict=True):
             acc.add(normalise_rows(a[:, idx]))
+        del a  # before the next chunk is built: one chunk in memory at a time
     return [acc.r for acc in accs], scale
 
 

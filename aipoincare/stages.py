@@ -298,7 +298,7 @@ def choose(run: Run, problem: Problem, states: FloatStates, counts: Counts,
     if system.constraints:
         run.notes.append(f"Functional independence ({run.config.independence} gradients): "
                          f"Jacobian rank {ind.ambient_rank} with ambient gradients, {ind.rank} "
-                         "along the constraint set (exact, over GF(p)).")
+                         f"along the constraint set (exact, over GF(p), p = {ind.prime}).")
     if not ind.confirmed:
         run.notes.append("The Jacobian rank at a second random point differs: independence "
                          "count is uncertain.")

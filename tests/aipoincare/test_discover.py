@@ -177,3 +177,55 @@ def test_basis_objects_and_kinds(lv):
     prod = discover(lv, basis=aipoincare.BasisSpec(kind="product", degree=1,
                                                    expressions=(x * y * z,)), device="cpu")
     assert prod.exact and x * y * z in prod.conserved
+
+
+def _count_calls(monkeypatch, module, names):
+    calls = {n: 0 for n in names}
+    for name in names:
+        original = getattr(module, name)
+
+        def counted(*args, _name=name, _original=original, **kwargs):
+            calls[_name] += 1
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(module, name, counted)
+    return calls
+
+
+@pytest.mark.parametrize("exact", ["auto", False, "abandoned"])
+def test_every_stage_runs_once(lv, monkeypatch, exact):
+    """Device resolved once, f compiled once, one float null space, one independence pass,
+    whether the counts are exact, numerical, or exact abandoned half-way."""
+    from aipoincare import stages
+    from aipoincare.errors import ExactNotApplicable
+
+    calls = _count_calls(monkeypatch, stages, ["resolve_device", "numerical_null_space",
+                                               "exact_null_space", "exact_independence",
+                                               "numerical_independence",
+                                               "independence_spectrum", "certify_many"])
+    compiled = []
+    original_compile = stages.compile_torch
+    monkeypatch.setattr(stages, "compile_torch",
+                        lambda exprs, variables: compiled.append(tuple(exprs))
+                        or original_compile(exprs, variables))
+    if exact == "abandoned":
+        def give_up(*args, **kwargs):
+            calls["exact_null_space"] += 1
+            raise ExactNotApplicable("a test gives up")
+
+        monkeypatch.setattr(stages, "exact_null_space", give_up)
+    d = discover(lv, degree=3, seed=0, device="cpu", exact=exact is not False)
+    assert (d.nullity, d.independent) == (4, 2)
+    assert d.exact == (exact == "auto")
+    assert calls["resolve_device"] == 1 and calls["numerical_null_space"] == 1
+    assert compiled.count(tuple(lv.equations)) == 1
+    assert calls["exact_null_space"] == (0 if exact is False else 1)
+    if d.exact:
+        assert calls["exact_independence"] == calls["independence_spectrum"] == 1
+        assert calls["numerical_independence"] == 0
+    else:
+        assert calls["numerical_independence"] == 1
+        assert calls["exact_independence"] == calls["independence_spectrum"] == 0
+    assert calls["certify_many"] == 1
+    if exact == "abandoned":
+        assert any("Exact path abandoned (a test gives up)" in n for n in d.notes)
