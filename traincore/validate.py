@@ -54,24 +54,28 @@ def _got_kind(value: Any) -> str:
     return f"{type(value).__name__} {value!r}"
 
 
+def _num(value: float) -> str:
+    return str(value) if isinstance(value, int) else f"{value:g}"  # 2**31 - 1 in full
+
+
 def range_text(noun: str, ge: float | None, le: float | None, gt: float | None,
-                lt: float | None) -> str:
+               lt: float | None) -> str:
     """``"an integer from 1 to 8"``, ``"a positive number"``, ``"a number in (0, 1)"``..."""
     a = "an" if noun[0] in "aeiou" else "a"
     lo, hi = (ge if ge is not None else gt), (le if le is not None else lt)
     if lo is not None and hi is not None:
         if ge is not None and le is not None:
-            return f"{a} {noun} from {ge:g} to {le:g}"
-        return (f"{a} {noun} in {'[' if ge is not None else '('}{lo:g}, {hi:g}"
+            return f"{a} {noun} from {_num(ge)} to {_num(le)}"
+        return (f"{a} {noun} in {'[' if ge is not None else '('}{_num(lo)}, {_num(hi)}"
                 f"{']' if le is not None else ')'}")
     if gt == 0 or (ge == 1 and noun == "integer"):
         return f"a positive {noun}"
     if ge == 0:
         return f"a non-negative {noun}"
     if lo is not None:
-        return f"{a} {noun} {'of at least' if ge is not None else 'above'} {lo:g}"
+        return f"{a} {noun} {'of at least' if ge is not None else 'above'} {_num(lo)}"
     if hi is not None:
-        return f"{a} {noun} {'of at most' if le is not None else 'below'} {hi:g}"
+        return f"{a} {noun} {'of at most' if le is not None else 'below'} {_num(hi)}"
     return f"{a} finite {noun}" if noun == "number" else f"{a} {noun}"
 
 
