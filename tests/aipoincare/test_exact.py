@@ -8,9 +8,7 @@ import sympy
 
 import aipoincare
 from aipoincare.basis import PolynomialBasis
-from aipoincare.constraints import ConstraintSolver
 from aipoincare.errors import ExactNotApplicable
-from aipoincare.evaluate import eval_mod_p
 from aipoincare.exact import (
     crt_pair,
     exact_null_space,
@@ -22,22 +20,6 @@ from aipoincare.scaling import scaling_blocks
 
 x, y, z = sympy.symbols("x y z")
 P = 2147483629
-
-
-def test_constraint_points_lie_on_the_constraint_set(fluid2d):
-    solver = ConstraintSolver(fluid2d.variables, fluid2d.constraints)
-    assert len(solver.solved) == 1 and len(solver.free) == 11
-    pts, ok = solver.sample_mod_p(50, P, np.random.default_rng(0))
-    assert ok.sum() >= 48
-    g, okg = eval_mod_p(fluid2d.constraints, fluid2d.variables, pts[ok], P)
-    assert okg.all() and not g.any()
-
-
-def test_nonlinear_constraint_is_refused():
-    with pytest.raises(ExactNotApplicable, match="linear in none of the remaining variables"):
-        ConstraintSolver([x, y], [x ** 2 + y ** 2 - 1])
-    with pytest.raises(ExactNotApplicable, match="not a rational function"):
-        ConstraintSolver([x, y], [sympy.sin(x) - y])
 
 
 def test_rref_mod_p_against_sympy():
