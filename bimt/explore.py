@@ -75,8 +75,8 @@ def load_run(run_dir: str | os.PathLike[str]) -> tuple[BioMLP, list[dict[str, An
     snapshots : list of ``{"step": int, "state": state_dict}``
     """
     run = Path(run_dir)
-    ckpt = traincore.find_checkpoint(run)
-    if ckpt is None:
+    ckpt = run / traincore.CHECKPOINT_NAME
+    if not ckpt.is_file():
         raise ValueError(f"The run directory {str(run)!r} holds no {traincore.CHECKPOINT_NAME}; "
                          "give the --out directory of a finished 'bimt train', or a model.")
     payload = traincore.load_checkpoint(ckpt)

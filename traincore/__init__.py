@@ -1,21 +1,15 @@
 """traincore: the shared PyTorch core of the toolkit.
 
 Device selection, seeding, the one training loop with callbacks, checkpoints, atomic
-files, memory budgets, float64 linear algebra on the device, and scale-out on Dask (a
-cluster, ordered maps, chunked grids into crash-safe result tables). aipoincare and bimt
-use these and have no copy of their own.
+files, memory budgets, float64 linear algebra on the device, argument checks, the
+command-line scaffolding, and scale-out on Dask (a cluster, ordered maps, chunked grids into
+crash-safe result tables). aipoincare and bimt use these and have no copy of their own.
 """
 
-from .callbacks import Callback, Every, JSONLLogger, NonFiniteError, ProgressBar
-from .checkpoint import (
-    CHECKPOINT_NAME,
-    CheckpointError,
-    find_checkpoint,
-    load_checkpoint,
-    save_checkpoint,
-)
+from .callbacks import Callback, Every, JSONLLogger, ProgressBar
+from .checkpoint import CHECKPOINT_NAME, CheckpointError, load_checkpoint, save_checkpoint
 from .chunks import run_chunks
-from .device import DEVICE_ENV, DeviceError, cpu_is_busy, cpu_threads, resolve_device
+from .device import DEVICE_ENV, DeviceError, cpu_threads, resolve_device
 from .distributed import (
     INSTALL_HINT,
     SCHEDULER_ENV,
@@ -26,33 +20,47 @@ from .distributed import (
 )
 from .io import atomic_write, atomic_write_json, atomic_write_text, ensure_writable_dir
 from .linalg import (
+    TSQR,
     NullSpace,
     accumulate_gram,
     accumulate_r,
     batched_gradient,
     choose_cut,
+    normalised_spectrum,
     null_space,
     row_chunk_size,
 )
-from .loop import History, Loop, Stateful, fit
+from .loop import Stateful, fit
 from .memory import MemoryBudgetError, check_memory, format_bytes, memory_budget
 from .optim import FlatAdamW
 from .results import ResultTable, rows_to_frame
 from .seeding import get_rng_state, numpy_rng, seed_everything, set_rng_state, torch_generator
+from .state import History, Loop, NonFiniteError
+from .validate import (
+    Errors,
+    check_bool,
+    check_choice,
+    check_int,
+    check_number,
+    check_type,
+    replace_fields,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Callback", "Every", "JSONLLogger", "NonFiniteError", "ProgressBar",
-    "CHECKPOINT_NAME", "CheckpointError", "find_checkpoint", "load_checkpoint", "save_checkpoint",
-    "DEVICE_ENV", "DeviceError", "resolve_device", "cpu_threads", "cpu_is_busy",
+    "CHECKPOINT_NAME", "CheckpointError", "load_checkpoint", "save_checkpoint",
+    "DEVICE_ENV", "DeviceError", "resolve_device", "cpu_threads",
     "atomic_write", "atomic_write_json", "atomic_write_text", "ensure_writable_dir",
-    "NullSpace", "accumulate_gram", "accumulate_r", "batched_gradient", "choose_cut",
-    "null_space", "row_chunk_size",
+    "TSQR", "NullSpace", "accumulate_gram", "accumulate_r", "batched_gradient", "choose_cut",
+    "normalised_spectrum", "null_space", "row_chunk_size",
     "History", "Loop", "Stateful", "fit",
     "MemoryBudgetError", "check_memory", "format_bytes", "memory_budget",
     "FlatAdamW",
     "get_rng_state", "numpy_rng", "seed_everything", "set_rng_state", "torch_generator",
     "SCHEDULER_ENV", "INSTALL_HINT", "WorkerLostError", "resolve_scheduler", "cluster",
     "map_ordered", "run_chunks", "ResultTable", "rows_to_frame",
+    "Errors", "check_bool", "check_choice", "check_int", "check_number", "check_type",
+    "replace_fields",
 ]

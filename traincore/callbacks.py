@@ -8,16 +8,13 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .loop import Loop
+from .io import atomic_write_text
+from .state import Loop
+from .validate import check_int
 
-__all__ = ["Callback", "Every", "JSONLLogger", "ProgressBar", "NonFiniteError"]
-
-
-class NonFiniteError(FloatingPointError):
-    """Training produced NaN or Inf; the last good checkpoint (if any) is kept."""
+__all__ = ["Callback", "Every", "JSONLLogger", "ProgressBar"]
 
 
 class Callback:
@@ -43,8 +40,7 @@ class Every(Callback):
     """
 
     def __init__(self, n: int, fn: Callable[[Loop], Any], at_end: bool = False) -> None:
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise ValueError(f"Every(n, fn) needs a positive integer n; got {n!r}.")
+        check_int(n, "n", ge=1, where="of Every(n, fn)", fix="the period in steps")
         self.n, self.fn, self.at_end = n, fn, at_end
         self._last = -1
 
@@ -98,8 +94,6 @@ class JSONLLogger(Callback):
         self._fh: IO[str] | None = None
 
     def on_start(self, loop: Loop) -> None:
-        from .io import atomic_write_text
-
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if loop.step > 0 and self.path.exists():
             kept = [ln for ln in self.path.read_text().splitlines()
