@@ -36,7 +36,7 @@ $(VENV)/.installed: setup.cfg pyproject.toml $(VENV)/.torch
 	@touch $@
 
 $(VENV)/.installed-test: setup.cfg pyproject.toml $(VENV)/.installed
-	$(PIP) install $(EDITABLE) -e ".[test,notebooks,docs]"
+	$(PIP) install $(EDITABLE) -e ".[test,notebooks,docs,explore]"
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
 	@touch $@
 

@@ -8,19 +8,16 @@ from typing import Any
 
 from .basis import BASES, Basis, ExpressionBasis, PolynomialBasis, ProductBasis, make_basis
 from .certify import Certificate, certify, certify_many
-from .discover import DiscoveryConfig, discover
-from .report import to_dict, to_json, to_latex, to_text
-from .result import Discovery, Invariant
-from .sampling import DataFileError, NoSamplesError, Samples, sample_states
-from .system import (
-    BasisSpec,
-    ExpressionError,
-    SamplingSpec,
-    System,
-    SystemFileError,
-    load_system,
-    parse_expression,
-)
+from .config import DiscoveryConfig
+from .discover import discover
+from .errors import DataFileError, ExpressionError, NoSamplesError, SystemFileError
+from .parser import parse_expression
+from .report import to_latex, to_text
+from .result import Discovery, Invariant, to_dict, to_json
+from .sampling import Samples, sample_states
+from .specs import BasisSpec, SamplingSpec
+from .system import System
+from .systemfile import load_system
 
 # Plotting pulls in matplotlib: loaded on first use, so `import aipoincare` stays light.
 _PLOTTING = ("plot_discovery", "plot_spectrum", "plot_independence", "plot_coefficients",

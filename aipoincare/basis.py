@@ -25,10 +25,12 @@ import numpy as np
 import sympy
 import torch
 
+from traincore import check_choice, check_int
+
 from .evaluate import as_expr, compile_torch, eval_mod_p, is_rational_function
 
 __all__ = ["Basis", "PolynomialBasis", "ExpressionBasis", "ProductBasis", "BASES", "make_basis",
-           "monomial_exponents", "scaling_weights", "weight_blocks"]
+           "monomial_exponents"]
 
 
 class Basis:
@@ -365,12 +367,7 @@ class ProductBasis(Basis):
 
 
 def _check_degree(degree: Any, low: int = 1) -> None:
-    if isinstance(degree, bool) or not isinstance(degree, (int, np.integer)):
-        raise TypeError(f"The 'degree' of the basis must be an integer from {low} to 8; got "
-                        f"{type(degree).__name__} {degree!r}.")
-    if not low <= int(degree) <= 8:
-        raise ValueError(f"The 'degree' of the basis must be an integer from {low} to 8; got "
-                         f"{degree}.")
+    check_int(degree, "degree", ge=low, le=8, where="of the basis")
 
 
 #: Registry of basis kinds: name -> factory(variables, degree, expressions).
@@ -392,131 +389,7 @@ def make_basis(kind: str, variables: Sequence[sympy.Symbol], degree: int = 3,
     >>> make_basis("fourier", sympy.symbols("x"))
     Traceback (most recent call last):
     ...
-    ValueError: The basis 'kind' must be one of 'expressions', ...; got 'fourier'.
+    ValueError: The 'kind' of the basis must be one of 'polynomial', ...; got 'fourier'.
     """
-    if kind not in BASES:
-        raise ValueError(f"The basis 'kind' must be one of "
-                         f"{', '.join(repr(k) for k in sorted(BASES))}; got {kind!r}.")
+    check_choice(kind, "kind", BASES, where="of the basis")
     return BASES[kind](variables, degree, exprs)
-
-
-# ------------------------------------------------------------------ scaling symmetries
-
-
-def scaling_weights(equations: Sequence[sympy.Expr], variables: Sequence[sympy.Symbol],
-                    constraints: Sequence[sympy.Expr] = ()) -> np.ndarray:
-    """Integer weights of the scaling symmetries x_k -> s^(w_k) x_k, t -> s^(-c) t.
-
-    A weight vector ``w`` (one entry per variable) is a symmetry when every equation f_k is
-    weighted-homogeneous of weight ``w_k + c`` for one ``c``, and every constraint is
-    weighted-homogeneous. The Lie derivative then maps a monomial of weight ``w . e`` to a
-    function of weight ``w . e + c``; functions of different weights are linearly
-    independent, so the conserved subspace of a polynomial basis splits into blocks of
-    monomials with equal weights (:func:`weight_blocks`), each solvable on its own.
-
-    The test walks the expression trees (homogeneity of every sum is required as written),
-    so it may miss a symmetry hidden by cancellation but never reports a false one.
-
-    Returns
-    -------
-    ndarray of int64, shape (n_vars, r)
-        A basis of the symmetry lattice (r = 0 when there is none).
-
-    Examples
-    --------
-    >>> x, y, z = sympy.symbols("x y z")
-    >>> scaling_weights([x * (y - z), y * (z - x), z * (x - y)], [x, y, z]).T.tolist()
-    [[1, 1, 1]]
-    """
-    n = len(variables)
-    col = {v: i for i, v in enumerate(variables)}
-    rows: list[tuple] = []
-    memo: dict[sympy.Basic, np.ndarray | None] = {}
-    # unknowns: w_1..w_n, c; a weight is a rational linear form: vector of length n + 1
-
-    def weight(e: sympy.Basic) -> np.ndarray | None:
-        if e in memo:
-            return memo[e]
-        out: np.ndarray | None
-        if isinstance(e, sympy.Symbol):
-            out = np.zeros(n + 1, dtype=object)
-            if e in col:
-                out[col[e]] = 1
-        elif isinstance(e, sympy.Number) or isinstance(e, sympy.NumberSymbol):
-            out = np.zeros(n + 1, dtype=object)
-        elif isinstance(e, sympy.Add):
-            ws = [weight(a) for a in e.args]
-            if any(w is None for w in ws):
-                out = None
-            else:
-                for w in ws[1:]:
-                    rows.append(tuple(w - ws[0]))
-                out = ws[0]
-        elif isinstance(e, sympy.Mul):
-            ws = [weight(a) for a in e.args]
-            out = None if any(w is None for w in ws) else sum(ws[1:], ws[0])
-        elif isinstance(e, sympy.Pow) and isinstance(e.args[1], sympy.Rational):
-            w = weight(e.args[0])
-            out = None if w is None else w * sympy.Rational(e.args[1])
-        else:  # a function: its argument must have weight 0
-            ws = [weight(a) for a in e.args]
-            if any(w is None for w in ws):
-                out = None
-            else:
-                rows.extend(tuple(w) for w in ws)
-                out = np.zeros(n + 1, dtype=object)
-        memo[e] = out
-        return out
-
-    for k, f in enumerate(equations):
-        if f == 0:
-            continue
-        w = weight(as_expr(f))
-        if w is None:
-            return np.zeros((n, 0), dtype=np.int64)
-        target = np.zeros(n + 1, dtype=object)
-        target[k] = 1
-        target[n] = 1
-        rows.append(tuple(w - target))
-    for g in constraints:
-        if weight(as_expr(g)) is None:
-            return np.zeros((n, 0), dtype=np.int64)
-    unique = sorted({r for r in rows if any(v != 0 for v in r)}, key=str)
-    if not unique:
-        mat = sympy.zeros(1, n + 1)
-    else:
-        mat = sympy.Matrix([[sympy.Rational(v) for v in r] for r in unique])
-    null = mat.nullspace()
-    ws = []
-    for vec in null:
-        w = list(vec[:n])
-        den = sympy.ilcm(*[sympy.Rational(v).q for v in w]) if w else 1
-        w = [int(v * den) for v in w]
-        if any(w):
-            ws.append(w)
-    if not ws:
-        return np.zeros((n, 0), dtype=np.int64)
-    return np.array(ws, dtype=np.int64).T
-
-
-def weight_blocks(exponents: np.ndarray, weights: np.ndarray) -> list[np.ndarray]:
-    """Group basis columns (monomials) by their weight vector ``exponents @ weights``.
-
-    Returns
-    -------
-    list of ndarray of int64
-        Column indices of each block, blocks in order of first appearance.
-
-    Examples
-    --------
-    >>> e = monomial_exponents(2, 2)
-    >>> [b.tolist() for b in weight_blocks(e, np.array([[1], [1]]))]
-    [[0, 1], [2, 3, 4]]
-    """
-    if weights.shape[1] == 0:
-        return [np.arange(len(exponents))]
-    keys = exponents @ weights  # shape (size, r)
-    groups: dict[tuple, list[int]] = {}
-    for i, k in enumerate(map(tuple, keys.tolist())):
-        groups.setdefault(k, []).append(i)
-    return [np.array(g, dtype=np.int64) for g in groups.values()]

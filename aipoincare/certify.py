@@ -27,8 +27,12 @@ from functools import lru_cache
 import numpy as np
 import sympy
 
+from traincore import check_choice
+
+from .constraints import ConstraintSolver, constraint_solver
+from .errors import ExactNotApplicable
 from .evaluate import as_expr, eval_mod_p, is_rational_function
-from .exact import ConstraintSolver, ExactNotApplicable, constraint_solver, random_prime
+from .exact import random_prime
 
 __all__ = ["Certificate", "certify", "certify_many", "lie_derivative", "degree_bound"]
 
@@ -184,10 +188,8 @@ def certify_many(exprs: Sequence[sympy.Expr], system, seed: int = 0, points: int
     -------
     list of Certificate, one per expression
     """
-    methods = ("auto", "symbolic", "identity-test", "mpmath-50-digits")
-    if method not in methods:
-        raise ValueError(f"The certificate 'method' must be one of {', '.join(methods)}; got "
-                         f"{method!r}.")
+    check_choice(method, "method", ("auto", "symbolic", "identity-test", "mpmath-50-digits"),
+                 where="of the certificate")
     hs = [as_expr(h) for h in exprs]
     variables = tuple(system.variables)
     rng = np.random.default_rng(seed)

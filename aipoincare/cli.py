@@ -15,34 +15,21 @@ reader sees the old file or the new one, never half of one).
 from __future__ import annotations
 
 import argparse
-import inspect
 import os
 import shutil
 import sys
 from collections.abc import Sequence
 from importlib.resources import files
 from pathlib import Path
-from typing import Any, NoReturn
 
-from traincore import atomic_write, atomic_write_text, resolve_device
-from traincore.cli import EXIT_OK, run_command
+from traincore import atomic_write, atomic_write_text
+from traincore.cli import EXIT_OK, ArgumentParser, UsageError, int_arg, number_arg, run_cli
 
 __all__ = ["main", "example_paths"]
 
 #: Set to 1 to see the traceback of an unexpected (internal) error.
 DEBUG_ENV = "AIPOINCARE_DEBUG"
 PLOT_FORMATS = (".png", ".svg", ".pdf")
-
-
-class _UsageError(ValueError):
-    """A command-line usage error (reported like any other bad input)."""
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one ``error: ...`` line and exit status 2."""
-
-    def error(self, message: str) -> NoReturn:
-        raise _UsageError(f"{message}; see `{self.prog} --help`.")
 
 
 def example_paths() -> dict[str, Path]:
@@ -52,51 +39,28 @@ def example_paths() -> dict[str, Path]:
             if str(p).endswith(".toml")}
 
 
-def _positive_int(low: int = 1, high: int | None = None) -> Any:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"must be an integer; got {text!r}") from None
-        if value < low or (high is not None and value > high):
-            rng = f"from {low} to {high}" if high is not None else f"of at least {low}"
-            raise argparse.ArgumentTypeError(f"must be an integer {rng}; got {value}")
-        return value
-    return parse
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number; got {text!r}") from None
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1 (e.g. 1e-9); got {text}")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (subcommands ``discover`` and ``examples``)."""
-    parser = _Parser(prog="aipoincare",
+    parser = ArgumentParser(prog="aipoincare",
                      description="Find every conserved quantity of dx/dt = f(x) in a basis of "
                                  "functions, with exact counts and certificates (Sparse "
                                  "Invariant Detector, AI Poincare 3.0).")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=ArgumentParser)
     sub.required = True
     d = sub.add_parser("discover", help="discover the conserved quantities of a system file",
                        description="Discover the conserved quantities of a system file (TOML; "
                                    "format in CONTRACT.md). FILE may also be the name of a "
                                    "shipped example (see `aipoincare examples`).")
     d.add_argument("file", metavar="FILE", help="system file (.toml) or shipped example name")
-    d.add_argument("--degree", type=_positive_int(1, 8),
+    d.add_argument("--degree", type=int_arg(1, 8),
                    help="polynomial degree of the basis (1..8; default: the file's [basis], "
                         "else 3)")
-    d.add_argument("--points", type=_positive_int(1),
+    d.add_argument("--points", type=int_arg(1),
                    help="sample points (default: from the basis size, at least 1.2x)")
-    d.add_argument("--seed", type=_positive_int(0), default=0,
+    d.add_argument("--seed", type=int_arg(0), default=0,
                    help="random seed (default 0)")
     d.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
-    d.add_argument("--tol", type=_positive_float,
+    d.add_argument("--tol", type=number_arg(0, 1, example="1e-9"),
                    help="relative singular-value cut instead of the largest gap (numerical "
                         "counts only)")
     d.add_argument("--json", metavar="PATH", help="write the result as JSON")
@@ -114,16 +78,16 @@ def build_parser() -> argparse.ArgumentParser:
 def _check_output(path: str, option: str, suffixes: Sequence[str] | None = None) -> Path:
     p = Path(path).expanduser()
     if p.is_dir():
-        raise _UsageError(f"{option} {path!r} is a directory; give a file name.")
+        raise UsageError(f"{option} {path!r} is a directory; give a file name.")
     if suffixes is not None and p.suffix.lower() not in suffixes:
-        raise _UsageError(f"{option} {path!r} must end in {', '.join(suffixes)}; got "
+        raise UsageError(f"{option} {path!r} must end in {', '.join(suffixes)}; got "
                           f"{p.suffix or 'no extension'!r}.")
     parent = p.parent if str(p.parent) else Path(".")
     probe = parent
     while not probe.exists():  # the first existing ancestor must be writable
         probe = probe.parent
     if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
-        raise _UsageError(f"{option} {path!r}: the folder {str(probe)!r} is not writable; "
+        raise UsageError(f"{option} {path!r}: the folder {str(probe)!r} is not writable; "
                           "choose another path.")
     return p
 
@@ -140,8 +104,9 @@ def _resolve_file(text: str) -> Path:
 
 
 def _discover(args: argparse.Namespace) -> int:
-    from .report import to_json, to_latex, to_text
-    from .system import load_system
+    from .report import to_latex, to_text
+    from .result import to_json
+    from .systemfile import load_system
 
     outputs = {}
     if args.json:
@@ -151,16 +116,11 @@ def _discover(args: argparse.Namespace) -> int:
     if args.plot:
         outputs["plot"] = _check_output(args.plot, "--plot", PLOT_FORMATS)
     system = load_system(_resolve_file(args.file))
-    resolve_device(args.device)  # a bad or unavailable device fails before any work
     from .discover import discover
 
-    kwargs: dict[str, Any] = {"degree": args.degree, "points": args.points, "seed": args.seed,
-                              "device": args.device}
-    if args.tol is not None:
-        if "tol" not in inspect.signature(discover).parameters:
-            raise _UsageError("--tol is not supported by this version of discover().")
-        kwargs["tol"] = args.tol
-    result = discover(system, **kwargs)
+    # discover resolves the device first: a bad or unavailable one fails before any work
+    result = discover(system, degree=args.degree, points=args.points, seed=args.seed,
+                      device=args.device, tol=args.tol)
     # Render everything in memory first: no output file is touched unless all succeeded.
     rendered: dict[str, tuple[Path, str | bytes]] = {}
     if "json" in outputs:
@@ -186,7 +146,7 @@ def _discover(args: argparse.Namespace) -> int:
 
 
 def _examples(args: argparse.Namespace) -> int:
-    from .system import load_system
+    from .systemfile import load_system
 
     paths = example_paths()
     rows = []
@@ -200,7 +160,7 @@ def _examples(args: argparse.Namespace) -> int:
     if args.copy:
         target = Path(args.copy).expanduser()
         if target.exists() and not target.is_dir():
-            raise _UsageError(f"--copy {args.copy!r} is a file; give a folder.")
+            raise UsageError(f"--copy {args.copy!r} is a file; give a folder.")
         target.mkdir(parents=True, exist_ok=True)
         for stem, path in paths.items():
             dest = target / f"{stem}.toml"
@@ -236,20 +196,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     -------
     int
     """
-    parser = build_parser()
-
-    def run() -> int:
-        try:
-            args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
-        except SystemExit as exc:  # --help / --version: argparse already printed
-            return int(exc.code or 0) if isinstance(exc.code, int) else EXIT_OK
-        return (_discover if args.command == "discover" else _examples)(args)
-
     # Bad input (usage errors, SystemFileError, DataFileError, NoSamplesError,
     # MemoryBudgetError, DeviceError: all ValueErrors; OSError for unreadable/unwritable
     # files) exits 2.
-    return run_command(run, interrupted="interrupted; no output files were written.",
-                       debug_env=DEBUG_ENV)
+    return run_cli(build_parser(), {"discover": _discover, "examples": _examples}, argv,
+                   interrupted="interrupted; no output files were written.",
+                   debug_env=DEBUG_ENV)
 
 
 if __name__ == "__main__":  # pragma: no cover

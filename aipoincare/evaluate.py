@@ -25,6 +25,8 @@ import numpy as np
 import sympy
 import torch
 
+from traincore import check_int
+
 __all__ = ["compile_torch", "compile_jacobian_torch", "is_rational_function", "eval_mod_p",
            "SUPPORTED_FUNCTIONS", "mod_inverse_array", "as_expr"]
 
@@ -442,9 +444,7 @@ def eval_mod_p(exprs: Sequence[sympy.Expr], variables: Sequence[sympy.Symbol],
     >>> vals.tolist(), ok.tolist()
     ([[5], [0]], [True, False])
     """
-    if isinstance(p, bool) or not isinstance(p, (int, np.integer)) or not 2 < int(p) < 2**31:
-        raise ValueError(f"The modulus 'p' must be a prime between 3 and 2**31; got {p!r}.")
-    p = int(p)
+    p = check_int(p, "p", ge=3, le=2**31 - 1, fix="a prime, e.g. from random_prime")
     for e in exprs:
         if not is_rational_function(e, variables):
             raise TypeError(f"eval_mod_p needs rational functions of {list(variables)} with "

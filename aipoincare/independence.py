@@ -29,7 +29,7 @@ from .basis import Basis
 from .evaluate import compile_torch, eval_mod_p
 
 __all__ = ["simplicity_order", "ExactIndependence", "exact_independence",
-           "numerical_independence"]
+           "numerical_independence", "independence_spectrum"]
 
 
 def simplicity_order(vectors: Sequence[dict[int, object]], basis: Basis) -> list[int]:
@@ -159,6 +159,48 @@ def exact_independence(vectors: Sequence[dict[int, sympy.Rational]], basis: Basi
                              confirmed=second == rank)
 
 
+def _unit_jacobians(coefficients: np.ndarray, basis: Basis, system, x: torch.Tensor,
+                    tangent: bool) -> torch.Tensor:
+    """Gradients of the candidates at the points, unit length, projected onto the tangent
+    space of the constraint set when ``tangent``: shape (n_points, m, n_vars)."""
+    g = basis.gradients_torch(x)  # shape (n, size, n_vars)
+    theta = torch.as_tensor(coefficients, dtype=torch.float64, device=x.device)
+    jac = torch.einsum("ci,nik->nck", theta, g)  # shape (n, m, n_vars)
+    jac = jac / torch.linalg.vector_norm(jac, dim=2, keepdim=True).clamp_min(1e-300)
+    if system.constraints and tangent:
+        dg = compile_torch([sympy.diff(c, v) for c in system.constraints
+                            for v in system.variables], system.variables)(x)
+        dg = dg.reshape(x.shape[0], len(system.constraints), -1)
+        q, _ = torch.linalg.qr(dg.transpose(1, 2))  # orthonormal normal directions
+        jac = jac - torch.einsum("nck,nkl,njl->ncj", jac, q, q)  # project onto tangent space
+    return jac
+
+
+def _median_spectrum(jac: torch.Tensor) -> np.ndarray:
+    if jac.shape[1] == 0:
+        return np.zeros(0)
+    return torch.linalg.svdvals(jac).median(0).values.cpu().numpy()
+
+
+def independence_spectrum(coefficients: np.ndarray, basis: Basis, system, x: torch.Tensor,
+                          tangent: bool = False) -> np.ndarray:
+    """Median over the points of the singular values of the invariants' (tangent) Jacobian.
+
+    Parameters
+    ----------
+    coefficients : ndarray, shape (m, size)
+        Invariants as rows of basis coefficients.
+    basis, system, x, tangent
+        As in :func:`numerical_independence`.
+
+    Returns
+    -------
+    ndarray, shape (m,)
+        Unit gradients: values near 1 are well independent, near 0 nearly dependent.
+    """
+    return _median_spectrum(_unit_jacobians(coefficients, basis, system, x, tangent))
+
+
 def numerical_independence(coefficients: np.ndarray, basis: Basis, system, x: torch.Tensor,
                            order: Sequence[int] | None = None, rtol: float = 1e-6,
                            tangent: bool = False) -> tuple[list[int], np.ndarray]:
@@ -185,29 +227,14 @@ def numerical_independence(coefficients: np.ndarray, basis: Basis, system, x: to
     -------
     kept : list of int
     spectrum : ndarray, shape (len(kept),)
-        Median singular values of the kept invariants' tangent Jacobian (unit gradients).
+        :func:`independence_spectrum` of the kept invariants.
     """
     order = list(range(coefficients.shape[0])) if order is None else list(order)
-    g = basis.gradients_torch(x)  # shape (n, size, n_vars)
-    theta = torch.as_tensor(coefficients, dtype=torch.float64, device=x.device)
-    jac = torch.einsum("ci,nik->nck", theta, g)  # shape (n, m, n_vars)
-    jac = jac / torch.linalg.vector_norm(jac, dim=2, keepdim=True).clamp_min(1e-300)
-    if system.constraints and tangent:
-        dg = compile_torch([sympy.diff(c, v) for c in system.constraints
-                            for v in system.variables], system.variables)(x)
-        dg = dg.reshape(x.shape[0], len(system.constraints), -1)
-        q, _ = torch.linalg.qr(dg.transpose(1, 2))  # orthonormal normal directions
-        jac = jac - torch.einsum("nck,nkl,njl->ncj", jac, q, q)  # project onto tangent space
+    jac = _unit_jacobians(coefficients, basis, system, x, tangent)
     kept: list[int] = []
     for k in order:
-        trial = jac[:, kept + [k]]
         # rows had unit norm before the projection: absolute singular values are comparable
-        s = torch.linalg.svdvals(trial)
+        s = torch.linalg.svdvals(jac[:, kept + [k]])
         if float(s[:, -1].median()) > rtol:
             kept.append(k)
-    if kept:
-        s = torch.linalg.svdvals(jac[:, kept])
-        spectrum = s.median(0).values.cpu().numpy()
-    else:
-        spectrum = np.zeros(0)
-    return kept, spectrum
+    return kept, _median_spectrum(jac[:, kept])

@@ -5,37 +5,37 @@ dominating); columns are scaled by the RMS size of each basis function's gradien
 points, never by A's own column norm (a basis function that is itself conserved, like
 ``x*y*z`` in the Lotka-Volterra example, has a zero column and must still be found).
 
-Columns are processed in blocks of equal scaling weight (:func:`aipoincare.basis.weight_blocks`):
-the conserved subspace is the direct sum of the blocks' null spaces, and each block needs
-only about its own size in points, which makes the 3D fluid's 2924 columns cheap.
+Columns are processed in blocks of equal scaling weight (:mod:`aipoincare.scaling`): the
+conserved subspace is the direct sum of the blocks' null spaces, and each block needs only
+about its own size in points, which makes the 3D fluid's 2924 columns cheap. The matrix is
+built in row chunks and each block is reduced to its ``R`` factor by traincore's one-pass
+:class:`traincore.TSQR`, so it is never held whole; the singular values and the cut come
+from :func:`traincore.normalised_spectrum` and :func:`traincore.choose_cut`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from traincore import check_memory, choose_cut, cpu_is_busy, cpu_threads, row_chunk_size
+from traincore import (
+    TSQR,
+    check_memory,
+    choose_cut,
+    cpu_threads,
+    normalised_spectrum,
+    row_chunk_size,
+)
 
 from .basis import Basis
 
-__all__ = ["NumericalNullSpace", "scaled_matrix", "numerical_null_space", "LAPACK_THREADS"]
+__all__ = ["NumericalNullSpace", "scaled_matrix", "numerical_null_space"]
 
-#: CPU threads for building the matrix and the blocks' QR/SVD; None: all of torch's threads
-#: on an idle machine, one when the load average shows the cores are busy. On a shared
-#: machine OpenMP threads spin-wait for each other, and the same SVD was measured 5-50x
-#: slower with two threads than with one (0.25 s -> 6-20 s on the 3D fluid's largest block).
-LAPACK_THREADS: int | None = None
-
-
-def _threads() -> int:
-    if LAPACK_THREADS is not None:
-        return LAPACK_THREADS
-    return 1 if cpu_is_busy() else torch.get_num_threads()
+FFn = Callable[[torch.Tensor], torch.Tensor]
 
 
 @dataclass
@@ -64,10 +64,48 @@ class NumericalNullSpace:
     block_nullities: list[int]
 
 
-def scaled_matrix(basis: Basis, f_fn: Callable[[torch.Tensor], torch.Tensor],
-                  x: torch.Tensor, cols: np.ndarray | None = None,
+def _lie_and_norms(basis: Basis, f_fn: FFn, x: torch.Tensor
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+    if hasattr(basis, "lie_and_gradient_norms_torch"):  # one pass over the monomials
+        return basis.lie_and_gradient_norms_torch(x, f_fn(x))
+    return basis.lie_torch(x, f_fn(x)), basis.gradient_norms_torch(x)
+
+
+def _scale(sq: torch.Tensor, n: int) -> torch.Tensor:
+    """RMS gradient size per column from the summed squares (1 where it is 0)."""
+    scale = (sq / max(n, 1)).sqrt()
+    return torch.where(scale > 0, scale, torch.ones_like(scale))
+
+
+def _scaled_chunks(basis: Basis, f_fn: FFn, x: torch.Tensor, chunk: int
+                   ) -> tuple[torch.Tensor, Iterator[torch.Tensor]]:
+    """The column scales and the row chunks of ``A / scale``, shape (rows, size) each.
+
+    One pass when the points fit in one chunk (matrix and gradient sizes together); two
+    otherwise (the scales need every point before the first chunk can be scaled).
+    """
+    n = x.shape[0]
+    if n <= chunk:
+        a, norms = _lie_and_norms(basis, f_fn, x)
+        scale = _scale((norms * norms).sum(0), n)
+        return scale, iter([a / scale])
+    sq = None
+    for start in range(0, n, chunk):
+        norms = basis.gradient_norms_torch(x[start:start + chunk])
+        sq = (norms * norms).sum(0) if sq is None else sq + (norms * norms).sum(0)
+    scale = _scale(sq, n)
+
+    def chunks() -> Iterator[torch.Tensor]:
+        for start in range(0, n, chunk):
+            xc = x[start:start + chunk]
+            yield basis.lie_torch(xc, f_fn(xc)) / scale
+
+    return scale, chunks()
+
+
+def scaled_matrix(basis: Basis, f_fn: FFn, x: torch.Tensor, cols: np.ndarray | None = None,
                   chunk_rows: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Row-normalised, gradient-scaled ``A`` for the columns ``cols``.
+    """Gradient-scaled ``A`` (whole) for the columns ``cols``; for small point sets.
 
     Parameters
     ----------
@@ -88,68 +126,49 @@ def scaled_matrix(basis: Basis, f_fn: Callable[[torch.Tensor], torch.Tensor],
     scale : Tensor, shape (n_cols,)
         RMS over the points of ``|grad b_i|`` (1 where it is 0).
     """
-    n = x.shape[0]
     chunk = chunk_rows or row_chunk_size(basis.size * 4)
-    pieces, sq = [], None
-    for start in range(0, n, chunk):
-        xc = x[start:start + chunk]
-        if hasattr(basis, "lie_and_gradient_norms_torch"):  # one pass over the monomials
-            a, norms = basis.lie_and_gradient_norms_torch(xc, f_fn(xc))
-        else:
-            a = basis.lie_torch(xc, f_fn(xc))  # shape (rows, size)
-            norms = basis.gradient_norms_torch(xc)
-        if cols is not None:
-            idx = torch.as_tensor(cols, device=x.device)
-            a, norms = a[:, idx], norms[:, idx]
-        part = (norms * norms).sum(0)
-        sq = part if sq is None else sq + part
-        pieces.append(a)
-    a = torch.cat(pieces, 0)
-    scale = (sq / max(n, 1)).sqrt()
-    scale = torch.where(scale > 0, scale, torch.ones_like(scale))
-    a = a / scale
-    if cols is not None:
-        a = _normalise_rows(a)
-    return a, scale
+    scale, chunks = _scaled_chunks(basis, f_fn, x, chunk)
+    a = torch.cat(list(chunks), 0)  # shape (n, size)
+    if cols is None:
+        return a, scale
+    idx = torch.as_tensor(cols, device=x.device)
+    return normalise_rows(a[:, idx]), scale[idx]
 
 
-def _streamed_r(basis: Basis, f_fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
-                blocks: Sequence[np.ndarray], chunk: int
-                ) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """Per block, ``R`` of the scaled, row-normalised matrix without holding the matrix.
-
-    Two passes over the points: the column scales (RMS gradient sizes) first, then each row
-    chunk is scaled, normalised per block and folded into that block's ``R`` (TSQR).
-    """
-    sq = None
-    for start in range(0, x.shape[0], chunk):
-        norms = basis.gradient_norms_torch(x[start:start + chunk])
-        part = (norms * norms).sum(0)
-        sq = part if sq is None else sq + part
-    scale = (sq / x.shape[0]).sqrt()
-    scale = torch.where(scale > 0, scale, torch.ones_like(scale))
-    idxs = [torch.as_tensor(b, device=x.device) for b in blocks]
-    rs: list[torch.Tensor | None] = [None] * len(blocks)
-    for start in range(0, x.shape[0], chunk):
-        xc = x[start:start + chunk]
-        a = basis.lie_torch(xc, f_fn(xc)) / scale  # shape (rows, size)
-        for k, idx in enumerate(idxs):
-            part = _normalise_rows(a[:, idx])
-            stacked = part if rs[k] is None else torch.cat([rs[k], part], 0)
-            rs[k] = torch.linalg.qr(stacked, mode="r").R
-        del a
-    return [(r, scale[idx]) for r, idx in zip(rs, idxs, strict=True)]
-
-
-def _normalise_rows(a: torch.Tensor) -> torch.Tensor:
+def normalise_rows(a: torch.Tensor) -> torch.Tensor:
+    """Rows of unit norm; all-zero rows stay zero."""
     row = torch.linalg.vector_norm(a, dim=1, keepdim=True)
     return a / torch.where(row > 0, row, torch.ones_like(row))
 
 
-def numerical_null_space(basis: Basis, f_fn: Callable[[torch.Tensor], torch.Tensor],
-                         x: torch.Tensor, blocks: Sequence[np.ndarray],
-                         rtol: float | None = None, vectors: bool = True,
-                         chunk_rows: int | None = None) -> NumericalNullSpace:
+def _block_factors(basis: Basis, f_fn: FFn, x: torch.Tensor, blocks: Sequence[np.ndarray],
+                   chunk: int) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """Per block, ``R`` of the scaled, row-normalised matrix, in one pass over the chunks."""
+    idxs = [torch.as_tensor(b, device=x.device) for b in blocks]
+    accs = [TSQR(len(b), device=x.device) for b in blocks]
+    scale, chunks = _scaled_chunks(basis, f_fn, x, chunk)
+    for a in chunks:  # a: shape (rows, size)
+        for acc, idx in zip(accs, idxs, strict=True):
+            acc.add(normalise_rows(a[:, idx]))
+        del a  # before the next chunk is built: one chunk in memory at a time
+    return [acc.r for acc in accs], scale
+
+
+def _cut_between(merged: torch.Tensor, nullity: int) -> float:
+    """A threshold between the smallest kept and the largest dropped singular value."""
+    size = merged.numel()
+    if nullity == 0:
+        return 0.0
+    if nullity == size:
+        return math.inf
+    hi, lo = float(merged[size - nullity - 1]), float(merged[size - nullity])
+    return math.sqrt(max(hi, 1e-300) * max(lo, 1e-300))
+
+
+def numerical_null_space(basis: Basis, f_fn: FFn, x: torch.Tensor,
+                         blocks: Sequence[np.ndarray], rtol: float | None = None,
+                         vectors: bool = True, chunk_rows: int | None = None,
+                         threads: int | None = None) -> NumericalNullSpace:
     """Null space of the scaled matrix, block by block, with one global cut.
 
     Parameters
@@ -164,8 +183,10 @@ def numerical_null_space(basis: Basis, f_fn: Callable[[torch.Tensor], torch.Tens
         False: singular values only (cheaper; used when exact arithmetic decides the count).
     chunk_rows : int, optional
         Rows per chunk (default: a 256 MiB block of the whole basis). With more points than
-        that, each block is reduced to its ``R`` factor chunk by chunk (TSQR), so the
-        matrix is never held whole (the 3D fluid at 20000 points stays under 1 GB).
+        that, the matrix is built chunk by chunk and never held whole (the 3D fluid at
+        20000 points stays under 1 GB).
+    threads : int, optional
+        CPU threads for the matrix and the QR/SVD (None: torch's setting).
 
     Returns
     -------
@@ -174,59 +195,31 @@ def numerical_null_space(basis: Basis, f_fn: Callable[[torch.Tensor], torch.Tens
     n = x.shape[0]
     biggest = max(len(b) for b in blocks)
     chunk = chunk_rows or row_chunk_size(basis.size * 4)
-    streamed = n > chunk  # too tall to hold: reduce each block to R chunk by chunk (TSQR)
-    rows = min(n, chunk + biggest) if streamed else n
-    check_memory(8 * (2 * rows * basis.size + 3 * rows * biggest + 3 * biggest ** 2),
-                 f"the {rows} x {biggest} float64 matrix block and its SVD",
-                 "lower the degree or the number of points")
-    spectra, svs = [], []
-    with cpu_threads(_threads(), x.device):
-        if streamed:
-            reduced = _streamed_r(basis, f_fn, x, blocks, chunk)
-        else:
-            full, full_scale = scaled_matrix(basis, f_fn, x)  # shape (n, size): built once
-            reduced = []
-            for block in blocks:
-                idx = torch.as_tensor(block, device=x.device)
-                a = _normalise_rows(full[:, idx])
-                # tall: the SVD of R (square) has the same spectrum, cheaper and steadier
-                m = torch.linalg.qr(a, mode="r").R if a.shape[0] > a.shape[1] else a
-                reduced.append((m, full_scale[idx]))
-            del full
-        for block, (m, scale) in zip(blocks, reduced, strict=True):
-            if vectors:
-                _, s, vh = torch.linalg.svd(m, full_matrices=True)
-                svs.append((vh, scale))
-            else:
-                s = torch.linalg.svdvals(m)
-            s = s / s[0] if s.numel() and float(s[0]) > 0 else s
-            if s.numel() < len(block):  # fewer rows than columns: the rest are exact zeros
-                s = torch.cat([s, s.new_zeros(len(block) - s.numel())])
-            spectra.append(s.detach().cpu().double())
+    rows = min(n, chunk)
+    check_memory(8 * (2 * rows * basis.size + 2 * biggest * basis.size
+                      + (rows + 2 * biggest) * biggest + 3 * biggest ** 2),
+                 f"the {rows} x {basis.size} float64 matrix chunk and the SVD of a block of "
+                 f"{biggest}", "lower the degree or the number of points")
+    spectra, vhs = [], []
+    with cpu_threads(threads, x.device):
+        factors, scale = _block_factors(basis, f_fn, x, blocks, chunk)
+        for block, r in zip(blocks, factors, strict=True):
+            s, vh = normalised_spectrum(r, len(block), vectors=vectors)
+            spectra.append(s.detach().cpu())
+            vhs.append(vh)
     merged = torch.sort(torch.cat(spectra), descending=True).values
     nullity, gap, confidence = choose_cut(merged, rtol)
-    size = merged.numel()
-    if nullity == 0:
-        threshold = 0.0
-    elif nullity == size:
-        threshold = math.inf
-    else:
-        hi, lo = float(merged[size - nullity - 1]), float(merged[size - nullity])
-        threshold = math.sqrt(max(hi, 1e-300) * max(lo, 1e-300))
+    threshold = _cut_between(merged, nullity)
     block_nullities = [int((s < threshold).sum()) for s in spectra]
-    vecs = np.zeros((basis.size, 0))
-    if vectors:
-        cols = []
-        for block, (vh, scale), k in zip(blocks, svs, block_nullities, strict=True):
-            if k == 0:
-                continue
-            v = vh[-k:].T / scale[:, None]  # smallest right singular vectors, unscaled
-            v = v / torch.linalg.vector_norm(v, dim=0, keepdim=True)
-            full = np.zeros((basis.size, k))
-            full[block] = v.cpu().numpy()
-            cols.append(full)
-        if cols:
-            vecs = np.concatenate(cols, axis=1)
+    cols = []
+    for block, vh, k in zip(blocks, vhs, block_nullities, strict=True):
+        if not vectors or k == 0:
+            continue
+        v = vh[-k:].T / scale[torch.as_tensor(block, device=x.device)][:, None]  # unscaled
+        v = v / torch.linalg.vector_norm(v, dim=0, keepdim=True)
+        full = np.zeros((basis.size, k))
+        full[block] = v.cpu().numpy()
+        cols.append(full)
+    vecs = np.concatenate(cols, axis=1) if cols else np.zeros((basis.size, 0))
     return NumericalNullSpace(vectors=vecs, spectrum=merged.numpy(), nullity=nullity, gap=gap,
                               confidence=confidence, block_nullities=block_nullities)
-

@@ -34,7 +34,7 @@ from matplotlib.colors import TwoSlopeNorm
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from traincore import atomic_write
+from traincore import atomic_write, check_choice, check_type
 
 if TYPE_CHECKING:
     from .result import Discovery
@@ -387,9 +387,9 @@ def _figure(discovery: Discovery, pyplot: bool = False) -> Figure:
 
 def render_discovery(discovery: Discovery, fmt: str = "png", dpi: int = 130) -> bytes:
     """The multi-panel figure as bytes in ``fmt`` ("png", "svg" or "pdf")."""
+    check_type(fmt, "fmt", str, "a format name such as 'png'")
+    check_choice(fmt.lower().lstrip("."), "fmt", FORMATS, where="(figure format)")
     fmt = fmt.lower().lstrip(".")
-    if fmt not in FORMATS:
-        raise ValueError(f"The figure format must be one of {', '.join(FORMATS)}; got {fmt!r}.")
     fig = _figure(discovery)
     buf = io.BytesIO()
     meta = {"Software": "aipoincare"} if fmt == "png" else None

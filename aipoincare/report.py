@@ -1,29 +1,23 @@
-"""Reports of a :class:`~aipoincare.result.Discovery`: JSON document, plain text, LaTeX.
+"""Reports of a :class:`~aipoincare.result.Discovery` for people: plain text and LaTeX.
 
-* :func:`to_dict` -- the JSON document of CONTRACT.md (plus evidence fields), with only
-  finite numbers (non-finite floats become ``null``) and expression strings that SymPy parses
-  back with the declared variable names.
 * :func:`to_text` -- the human-readable report printed by ``aipoincare discover``: the
   counts and how they were decided, each independent invariant in plain maths with its
   certificate, the notes.
 * :func:`to_latex` -- the same as a LaTeX fragment (or a standalone document).
+
+The JSON document (serialisation) lives with the result, in :mod:`aipoincare.result`.
 """
 
 from __future__ import annotations
 
-import json
-import math
-from collections.abc import Mapping, Sequence
-from fractions import Fraction
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import Any
 
-import numpy as np
 import sympy
 
-if TYPE_CHECKING:
-    from .result import Discovery, Invariant
+from .result import Discovery, Invariant, expr_to_str, finite_or_none
 
-__all__ = ["expr_to_str", "to_dict", "to_json", "to_latex", "to_text"]
+__all__ = ["to_latex", "to_text"]
 
 #: How the counts were decided, in words (keys: ``Discovery.count_method``).
 COUNT_METHODS = {
@@ -43,112 +37,6 @@ METHODS = {
 _SHOW_CONSERVED = 12  # conserved-subspace elements listed in the text report
 
 
-def expr_to_str(expr: Any) -> str:
-    """A plain-maths string of ``expr`` that :func:`sympy.parse_expr` reads back.
-
-    Examples
-    --------
-    >>> x, y = sympy.symbols("x y")
-    >>> expr_to_str(x**2 / 2 + sympy.sqrt(y))
-    'x**2/2 + sqrt(y)'
-    """
-    return sympy.sstr(expr)  # never sympify: that parses (executes) strings
-
-
-def _finite(value: Any) -> float | None:
-    """Float, or None for NaN/inf (JSON has no NaN)."""
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        return None
-    return v if math.isfinite(v) else None
-
-
-def _jsonable(obj: Any) -> Any:
-    """Plain JSON types: finite floats or None, ints, strings (sympy numbers as text)."""
-    if obj is None or isinstance(obj, (bool, str)):
-        return obj
-    if isinstance(obj, (int, np.integer)) and not isinstance(obj, bool):
-        return int(obj)
-    if isinstance(obj, np.bool_):
-        return bool(obj)
-    if isinstance(obj, (float, np.floating)):
-        return _finite(obj)
-    if isinstance(obj, (sympy.Integer,)):
-        return int(obj)
-    if isinstance(obj, (sympy.Rational, Fraction)):
-        return str(obj)  # exact: "3/7"
-    if isinstance(obj, sympy.Float):
-        return _finite(obj)
-    if isinstance(obj, sympy.Basic):
-        return expr_to_str(obj)
-    if isinstance(obj, Mapping):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, np.ndarray):
-        return [_jsonable(v) for v in obj.ravel().tolist()] if obj.ndim <= 1 else \
-            [_jsonable(row) for row in obj]
-    if isinstance(obj, Sequence):
-        return [_jsonable(v) for v in obj]
-    return str(obj)
-
-
-def _spectrum(values: Any) -> list[float | None]:
-    if values is None:
-        return []
-    arr = np.asarray(values, dtype=np.float64).ravel()
-    return [_finite(v) for v in arr.tolist()]
-
-
-def _invariant_dict(inv: Invariant) -> dict[str, Any]:
-    return {
-        "expr": expr_to_str(inv.expr),
-        "latex": sympy.latex(inv.expr),
-        "verified": bool(inv.verified),
-        "method": str(inv.method),
-        "residual": _finite(inv.residual),
-        "detail": str(inv.detail),
-        "coefficients": _jsonable(dict(inv.coefficients)),
-    }
-
-
-def to_dict(discovery: Discovery) -> dict[str, Any]:
-    """The JSON document of CONTRACT.md as a dict of plain JSON types.
-
-    Contract fields: ``name, variables, basis_size, points, nullity, independent,
-    invariants[expr, latex, verified, method], spectrum, seconds``. Added evidence: each
-    invariant's ``residual``, ``detail`` and ``coefficients``; ``gap``, ``confidence``,
-    ``exact``, ``count_method``, ``dropped``, ``timings``, ``notes``, ``conserved`` (a sparse
-    basis of the conserved subspace) and ``independence_spectrum``. Non-finite numbers are
-    ``null``; ``json.dumps(..., allow_nan=False)`` accepts the result.
-    """
-    d = discovery
-    return {
-        "name": str(d.name),
-        "variables": [str(v) for v in d.variables],
-        "basis_size": int(d.basis_size),
-        "points": int(d.points),
-        "nullity": int(d.nullity),
-        "independent": int(d.independent),
-        "invariants": [_invariant_dict(inv) for inv in d.invariants],
-        "spectrum": _spectrum(d.spectrum),
-        "seconds": _finite(d.seconds),
-        "gap": _finite(d.gap),
-        "confidence": _finite(d.confidence),
-        "exact": bool(d.exact),
-        "count_method": str(d.count_method),
-        "dropped": int(d.dropped),
-        "conserved": [expr_to_str(e) for e in d.conserved],
-        "independence_spectrum": _spectrum(d.independence_spectrum),
-        "timings": {str(k): _finite(v) for k, v in dict(d.timings).items()},
-        "notes": [str(n) for n in d.notes],
-    }
-
-
-def to_json(discovery: Discovery, indent: int | None = 2) -> str:
-    """The JSON document as a string (strict JSON: no NaN or Infinity)."""
-    return json.dumps(to_dict(discovery), indent=indent, allow_nan=False)
-
-
 # ----------------------------------------------------------------------------------------
 # Text
 # ----------------------------------------------------------------------------------------
@@ -157,8 +45,8 @@ def _how_counted(d: Discovery) -> str:
     if d.exact:
         return COUNT_METHODS.get(d.count_method, d.count_method)
     base = COUNT_METHODS.get(d.count_method, d.count_method)
-    gap = _finite(d.gap)
-    conf = _finite(d.confidence)
+    gap = finite_or_none(d.gap)
+    conf = finite_or_none(d.confidence)
     parts = [base]
     if gap is not None:
         parts.append(f"gap {gap:.1f} decades")
@@ -182,7 +70,7 @@ def _certificate(inv: Invariant) -> str:
         words = METHODS.get(inv.method)
         if words:
             text += f" ({words})"
-    res = _finite(inv.residual)
+    res = finite_or_none(inv.residual)
     if res is not None and res != 0.0:
         text += f"; residual {res:.1e}"
     if inv.detail:
@@ -191,7 +79,7 @@ def _certificate(inv: Invariant) -> str:
 
 
 def _fmt_seconds(value: Any) -> str:
-    v = _finite(value)
+    v = finite_or_none(value)
     return "?" if v is None else (f"{v:.2f} s" if v < 100 else f"{v:.0f} s")
 
 
@@ -284,7 +172,7 @@ def to_latex(discovery: Discovery, standalone: bool = False) -> str:
     """
     d = discovery
     out = [f"\\section*{{{_tex_text(d.name)}}}", ""]
-    how = "exact" if d.exact else f"numerical, confidence {(_finite(d.confidence) or 0):.2f}"
+    how = "exact" if d.exact else f"numerical, confidence {(finite_or_none(d.confidence) or 0):.2f}"
     names = ", ".join(sympy.latex(sympy.Symbol(v)) for v in d.variables)
     out.append(f"Basis of {d.basis_size} functions in ${names}$, "
                f"{d.points} sample points. Nullity {d.nullity}, independent conserved "

@@ -1,17 +1,26 @@
-"""Result objects of :func:`aipoincare.discover`: ``Discovery`` and ``Invariant``.
+"""Result objects of :func:`aipoincare.discover` and their JSON document.
 
-OWNERSHIP: the maths helper fills these; ``report.py`` (input/output helper) formats them.
+* :class:`Discovery` and :class:`Invariant`: what a discovery found, with its evidence.
+* :func:`to_dict` / :func:`to_json` -- the JSON document of CONTRACT.md (plus evidence
+  fields), with only finite numbers (non-finite floats become ``null``) and expression
+  strings that SymPy parses back with the declared variable names.
+
+The reports for people (text, LaTeX) are in :mod:`aipoincare.report`.
 """
 
 from __future__ import annotations
 
+import json
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
 import sympy
 
-__all__ = ["Invariant", "Discovery"]
+__all__ = ["Invariant", "Discovery", "expr_to_str", "to_dict", "to_json"]
 
 
 @dataclass(frozen=True)
@@ -119,19 +128,125 @@ class Discovery:
         return len(self.basis_labels)
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON document of CONTRACT.md as a dict."""
-        from .report import to_dict
-
+        """The JSON document of CONTRACT.md as a dict (see :func:`to_dict`)."""
         return to_dict(self)
 
-    def to_json(self, indent: int = 2) -> str:
-        """The JSON document of CONTRACT.md as a string."""
-        import json
-
-        return json.dumps(self.to_dict(), indent=indent)
+    def to_json(self, indent: int | None = 2) -> str:
+        """The JSON document of CONTRACT.md as a string (see :func:`to_json`)."""
+        return to_json(self, indent=indent)
 
     def __repr__(self) -> str:
         how = "exact" if self.exact else f"numerical, confidence {self.confidence:.2f}"
         return (f"Discovery({self.name!r}: basis {self.basis_size}, nullity {self.nullity}, "
                 f"independent {self.independent} ({how}), "
                 f"{sum(i.verified for i in self.invariants)} verified, {self.seconds:.2f} s)")
+
+
+# ----------------------------------------------------------------------------------------
+# The JSON document
+# ----------------------------------------------------------------------------------------
+
+def expr_to_str(expr: Any) -> str:
+    """A plain-maths string of ``expr`` that :func:`sympy.parse_expr` reads back.
+
+    Examples
+    --------
+    >>> x, y = sympy.symbols("x y")
+    >>> expr_to_str(x**2 / 2 + sympy.sqrt(y))
+    'x**2/2 + sqrt(y)'
+    """
+    return sympy.sstr(expr)  # never sympify: that parses (executes) strings
+
+
+def finite_or_none(value: Any) -> float | None:
+    """Float, or None for NaN/inf (JSON has no NaN)."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
+
+
+def _jsonable(obj: Any) -> Any:
+    """Plain JSON types: finite floats or None, ints, strings (sympy numbers as text)."""
+    if obj is None or isinstance(obj, (bool, str)):
+        return obj
+    if isinstance(obj, (int, np.integer)) and not isinstance(obj, bool):
+        return int(obj)
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    if isinstance(obj, (float, np.floating)):
+        return finite_or_none(obj)
+    if isinstance(obj, (sympy.Integer,)):
+        return int(obj)
+    if isinstance(obj, (sympy.Rational, Fraction)):
+        return str(obj)  # exact: "3/7"
+    if isinstance(obj, sympy.Float):
+        return finite_or_none(obj)
+    if isinstance(obj, sympy.Basic):
+        return expr_to_str(obj)
+    if isinstance(obj, Mapping):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, np.ndarray):
+        return [_jsonable(v) for v in obj.ravel().tolist()] if obj.ndim <= 1 else \
+            [_jsonable(row) for row in obj]
+    if isinstance(obj, Sequence):
+        return [_jsonable(v) for v in obj]
+    return str(obj)
+
+
+def _spectrum(values: Any) -> list[float | None]:
+    if values is None:
+        return []
+    arr = np.asarray(values, dtype=np.float64).ravel()
+    return [finite_or_none(v) for v in arr.tolist()]
+
+
+def _invariant_dict(inv: Invariant) -> dict[str, Any]:
+    return {
+        "expr": expr_to_str(inv.expr),
+        "latex": sympy.latex(inv.expr),
+        "verified": bool(inv.verified),
+        "method": str(inv.method),
+        "residual": finite_or_none(inv.residual),
+        "detail": str(inv.detail),
+        "coefficients": _jsonable(dict(inv.coefficients)),
+    }
+
+
+def to_dict(discovery: Discovery) -> dict[str, Any]:
+    """The JSON document of CONTRACT.md as a dict of plain JSON types.
+
+    Contract fields: ``name, variables, basis_size, points, nullity, independent,
+    invariants[expr, latex, verified, method], spectrum, seconds``. Added evidence: each
+    invariant's ``residual``, ``detail`` and ``coefficients``; ``gap``, ``confidence``,
+    ``exact``, ``count_method``, ``dropped``, ``timings``, ``notes``, ``conserved`` (a sparse
+    basis of the conserved subspace) and ``independence_spectrum``. Non-finite numbers are
+    ``null``; ``json.dumps(..., allow_nan=False)`` accepts the result.
+    """
+    d = discovery
+    return {
+        "name": str(d.name),
+        "variables": [str(v) for v in d.variables],
+        "basis_size": int(d.basis_size),
+        "points": int(d.points),
+        "nullity": int(d.nullity),
+        "independent": int(d.independent),
+        "invariants": [_invariant_dict(inv) for inv in d.invariants],
+        "spectrum": _spectrum(d.spectrum),
+        "seconds": finite_or_none(d.seconds),
+        "gap": finite_or_none(d.gap),
+        "confidence": finite_or_none(d.confidence),
+        "exact": bool(d.exact),
+        "count_method": str(d.count_method),
+        "dropped": int(d.dropped),
+        "conserved": [expr_to_str(e) for e in d.conserved],
+        "independence_spectrum": _spectrum(d.independence_spectrum),
+        "timings": {str(k): finite_or_none(v) for k, v in dict(d.timings).items()},
+        "notes": [str(n) for n in d.notes],
+    }
+
+
+def to_json(discovery: Discovery, indent: int | None = 2) -> str:
+    """The JSON document as a string (strict JSON: no NaN or Infinity)."""
+    return json.dumps(to_dict(discovery), indent=indent, allow_nan=False)

@@ -15,7 +15,7 @@ import csv
 import functools
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,21 +24,15 @@ import numpy as np
 import sympy
 import torch
 
-from traincore import numpy_rng, resolve_device
+from traincore import check_int, check_type, numpy_rng, resolve_device
 
+from .errors import DataFileError, NoSamplesError
 from .evaluate import compile_jacobian_torch, compile_torch
-from .system import SamplingSpec, System
+from .specs import SamplingSpec
+from .system import System
 
-__all__ = ["DataFileError", "NoSamplesError", "Samples", "load_states", "project_onto_constraints",
+__all__ = ["Samples", "draw_states", "load_states", "project_onto_constraints",
            "sample_states"]
-
-
-class NoSamplesError(ValueError):
-    """Every candidate state was dropped: nothing to build the matrix from."""
-
-
-class DataFileError(ValueError):
-    """A state data file (CSV/NPY) that cannot be used: the message says where and the fix."""
 
 
 @dataclass
@@ -82,12 +76,6 @@ class Samples:
 # Projection onto the constraint set
 # ----------------------------------------------------------------------------------------
 
-@functools.lru_cache(maxsize=32)
-def _compiled(exprs: tuple[sympy.Expr, ...], variables: tuple[sympy.Symbol, ...]) -> Any:
-    """compile_torch, cached (f of the 3D fluid takes ~0.1-0.4 s to compile)."""
-    return compile_torch(list(exprs), list(variables))
-
-
 @functools.lru_cache(maxsize=16)
 def _constraint_functions(constraints: tuple[sympy.Expr, ...],
                           variables: tuple[sympy.Symbol, ...]) -> tuple[Any, Any]:
@@ -96,7 +84,7 @@ def _constraint_functions(constraints: tuple[sympy.Expr, ...],
     Polynomial constraints are differentiated as ``sympy.Poly`` (3x faster than
     ``sympy.diff`` on the 3D fluid's 72-term volume constraint).
     """
-    g_fn = _compiled(constraints, variables)
+    g_fn = compile_torch(list(constraints), list(variables))
     if all(c.is_polynomial(*variables) for c in constraints):
         derivs = [sympy.Poly(c, *variables).diff(v).as_expr()
                   for c in constraints for v in variables]
@@ -208,6 +196,31 @@ def _is_float(text: str) -> bool:
     return True
 
 
+def _load_npy(path: Path, names: Sequence[str]) -> np.ndarray:
+    """States from a ``.npy`` array, shape (n_rows, n_vars), float64."""
+    n_vars, shown = len(names), str(path)
+    try:
+        arr = np.load(path, allow_pickle=False)  # never unpickle: that could run code
+    except (OSError, ValueError) as exc:
+        raise DataFileError(f"The data file {shown!r} is not a readable .npy array "
+                            f"({exc}); save it with numpy.save.") from None
+    if arr.ndim == 1 and n_vars == 1:
+        arr = arr[:, None]
+    if arr.ndim != 2:
+        raise DataFileError(f"The data file {shown!r} must hold a 2-D array (rows = states, "
+                            f"{n_vars} columns); got shape {arr.shape}.")
+    if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
+        raise DataFileError(f"The data file {shown!r} must hold numbers; got dtype "
+                            f"{arr.dtype}.")
+    if arr.shape[1] != n_vars:
+        raise DataFileError(
+            f"The data file {shown!r} has {arr.shape[1]} columns; expected {n_vars} "
+            f"({', '.join(names)}), one per variable in order.")
+    if arr.shape[0] == 0:
+        raise DataFileError(f"The data file {shown!r} has no rows; add one state per row.")
+    return np.asarray(arr, dtype=np.float64)
+
+
 def load_states(path: str | os.PathLike[str], variables: Sequence[str]) -> np.ndarray:
     """Read states from a CSV (with or without a header row) or ``.npy`` file.
 
@@ -237,26 +250,7 @@ def load_states(path: str | os.PathLike[str], variables: Sequence[str]) -> np.nd
                             "check the path (relative paths are taken from the system file's "
                             "folder).")
     if path.suffix.lower() == ".npy":
-        try:
-            arr = np.load(path, allow_pickle=False)  # never unpickle: that could run code
-        except (OSError, ValueError) as exc:
-            raise DataFileError(f"The data file {shown!r} is not a readable .npy array "
-                                f"({exc}); save it with numpy.save.") from None
-        if arr.ndim == 1 and n_vars == 1:
-            arr = arr[:, None]
-        if arr.ndim != 2:
-            raise DataFileError(f"The data file {shown!r} must hold a 2-D array (rows = states, "
-                                f"{n_vars} columns); got shape {arr.shape}.")
-        if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
-            raise DataFileError(f"The data file {shown!r} must hold numbers; got dtype "
-                                f"{arr.dtype}.")
-        if arr.shape[1] != n_vars:
-            raise DataFileError(
-                f"The data file {shown!r} has {arr.shape[1]} columns; expected {n_vars} "
-                f"({', '.join(names)}), one per variable in order.")
-        if arr.shape[0] == 0:
-            raise DataFileError(f"The data file {shown!r} has no rows; add one state per row.")
-        return np.asarray(arr, dtype=np.float64)
+        return _load_npy(path, names)
     try:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
@@ -312,15 +306,12 @@ def _draw(rng: np.random.Generator, spec: SamplingSpec, n: int, n_vars: int) -> 
     return rng.uniform(spec.low, spec.high, size=(n, n_vars))
 
 
-def _usable(system: System, x: torch.Tensor, finite: Sequence[sympy.Expr],
-            fns: dict[str, object]) -> torch.Tensor:
+def _usable(x: torch.Tensor, f_fn: Callable[[torch.Tensor], torch.Tensor],
+            extra_fn: Callable[[torch.Tensor], torch.Tensor] | None) -> torch.Tensor:
     """Bool mask of points where the state, f and the extra expressions are all finite."""
-    if "f" not in fns:
-        fns["f"] = _compiled(tuple(system.equations), tuple(system.variables))
-        fns["extra"] = _compiled(tuple(finite), tuple(system.variables)) if finite else None
-    ok = torch.isfinite(x).all(1) & torch.isfinite(fns["f"](x)).all(1)  # type: ignore[operator]
-    if fns["extra"] is not None:
-        ok &= torch.isfinite(fns["extra"](x)).all(1)  # type: ignore[operator]
+    ok = torch.isfinite(x).all(1) & torch.isfinite(f_fn(x)).all(1)
+    if extra_fn is not None:
+        ok &= torch.isfinite(extra_fn(x)).all(1)
     return ok
 
 
@@ -372,21 +363,37 @@ def sample_states(system: System, n_points: int | None = None, seed: int = 0, *,
     (5, 2)
     """
     spec = system.sampling if spec is None else spec
-    if not isinstance(spec, SamplingSpec):
-        raise TypeError(f"The 'spec' must be a SamplingSpec; got {type(spec).__name__}.")
-    if n_points is None:
-        n_points = spec.points
-    if n_points is not None and (isinstance(n_points, bool) or not isinstance(n_points, int)
-                                 or n_points < 1):
-        raise ValueError(f"The number of points must be a positive integer; got {n_points!r}.")
+    check_type(spec, "spec", SamplingSpec, "a SamplingSpec")
+    n_points = spec.points if n_points is None else n_points
+    if n_points is not None:
+        check_int(n_points, "n_points", ge=1, fix="or None for [sampling] points")
     dev = resolve_device(device)
-    fns: dict[str, object] = {}
+    f_fn = compile_torch(system.equations, system.variables)
+    return draw_states(system, n_points, seed, spec=spec, device=dev, f_fn=f_fn, finite=finite,
+                       min_points=min_points, max_rounds=max_rounds, tol=tol)
+
+
+def draw_states(system: System, n_points: int | None, seed: int, *, spec: SamplingSpec,
+                device: torch.device, f_fn: Callable[[torch.Tensor], torch.Tensor],
+                finite: Sequence[sympy.Expr] = (), min_points: int = 1, max_rounds: int = 8,
+                tol: float = 1e-12) -> Samples:
+    """:func:`sample_states` for callers that have resolved the device and compiled f.
+
+    Parameters
+    ----------
+    f_fn : callable, Tensor (n, n_vars) -> Tensor (n, n_vars)
+        The compiled right-hand side (compiled once per discovery).
+
+    Other parameters as in :func:`sample_states` (already checked).
+    """
+    extra_fn = compile_torch(list(finite), system.variables) if finite else None
     names = system.variable_names
     if spec.data is not None:
-        return _from_data(system, spec.data, n_points, min_points, dev, finite, fns, tol)
+        return _from_data(system, spec.data, n_points, min_points, device, f_fn, extra_fn)
     if n_points is None:
         raise ValueError("The number of points is not set: pass n_points (--points) or set "
                          "[sampling] points.")
+    dev = device
     rng = numpy_rng(seed)
     kept: list[np.ndarray] = []
     n_kept = drawn = 0
@@ -405,7 +412,7 @@ def sample_states(system: System, n_points: int | None = None, seed: int = 0, *,
                                                 tol=tol)
         else:
             ok = torch.ones(batch, dtype=torch.bool, device=dev)
-        ok &= _usable(system, cand, finite, fns)
+        ok &= _usable(cand, f_fn, extra_fn)
         good = cand[ok].cpu().numpy()
         drawn += batch
         kept.append(good)
@@ -439,13 +446,13 @@ def sample_states(system: System, n_points: int | None = None, seed: int = 0, *,
 
 
 def _from_data(system: System, data: str, n_points: int | None, min_points: int,
-               dev: torch.device, finite: Sequence[sympy.Expr], fns: dict[str, object],
-               tol: float) -> Samples:
+               dev: torch.device, f_fn: Callable[[torch.Tensor], torch.Tensor],
+               extra_fn: Callable[[torch.Tensor], torch.Tensor] | None) -> Samples:
     path = _resolve_data_path(data, system)
     states = load_states(path, system.variable_names)
     rows = states.shape[0]
     x = torch.from_numpy(states).to(dev)
-    ok = _usable(system, x, finite, fns)
+    ok = _usable(x, f_fn, extra_fn)
     notes: list[str] = []
     if system.constraints:
         g_fn, j_fn = _constraint_functions(tuple(system.constraints), tuple(system.variables))

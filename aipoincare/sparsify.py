@@ -21,7 +21,9 @@ sparse invariants", arXiv:2305.19525.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable, Sequence
 from fractions import Fraction
+from typing import Any
 
 import numpy as np
 import sympy
@@ -29,13 +31,22 @@ import torch
 
 from traincore import fit, torch_generator
 
+from .basis import Basis
+from .nullspace import NumericalNullSpace, normalise_rows, scaled_matrix
+
 __all__ = ["cayley", "l1_rotation", "float_rref", "sparsest", "rationalize", "reduce_sparse",
-           "L1_MAX_DIM"]
+           "float_null_vectors", "closed_form", "has_floats", "L1_MAX_DIM",
+           "RATIONAL_RESIDUAL"]
 
 #: The L1 rotation is tried only for null spaces up to this dimension: it has k(k-1)/2
 #: parameters and, in our tests, stalls far from the sparse optimum beyond a few dozen,
 #: where the float RREF basis is both sparser and far cheaper.
 L1_MAX_DIM = 12
+
+#: A rationalised float null vector is kept when its residual in the scaled matrix (unit
+#: rows, unit-size gradients) stays below this: true null vectors sit at 1e-15..1e-14, a
+#: wrong fraction such as 10/81 for 0.123456789 is caught at 1e-9.
+RATIONAL_RESIDUAL = 1e-12
 
 
 def cayley(s: torch.Tensor) -> torch.Tensor:
@@ -266,3 +277,101 @@ def rationalize(w: np.ndarray, max_denominator: int = 100, drop: float = 1e-6
                 vec[int(i)] = sympy.Rational(fr.numerator, fr.denominator)
         out.append(vec)
     return out
+
+
+def has_floats(vec: dict[int, Any]) -> bool:
+    """True when a coefficient of ``vec`` is a float (it cannot pass an exact certificate)."""
+    return any(isinstance(c, sympy.Float) for c in vec.values())
+
+
+def closed_form(vec: dict[int, Any], max_terms: int = 40) -> dict[int, Any] | None:
+    """Coefficients identified as closed forms (rationals, square roots, pi, E) or None.
+
+    Uses :func:`sympy.nsimplify` on numbers (no text is parsed); the result is only kept
+    by the caller when it then passes a certificate.
+    """
+    if len(vec) > max_terms:
+        return None
+    out = {}
+    for i, c in vec.items():
+        options = [sympy.nsimplify(float(c), consts, tolerance=1e-10)
+                   for consts in ([], [sympy.pi], [sympy.E])]
+        guess = min(options, key=sympy.count_ops)
+        if not guess.is_number or sympy.count_ops(guess) > 6:
+            return None
+        out[i] = guess
+    return out
+
+
+def _rationalise_block(w: np.ndarray, block: np.ndarray, size: int, a_s: np.ndarray,
+                       scale: np.ndarray, max_denominator: int) -> list:
+    """Per column of ``w`` (block coordinates): the sparse rational vector when it keeps the
+    scaled residual below RATIONAL_RESIDUAL, else None."""
+    full = np.zeros((size, w.shape[1]))
+    full[block] = w
+    out = []
+    for rat in rationalize(full, max_denominator):
+        theta = np.zeros(size)
+        for i, c in rat.items():
+            theta[i] = float(c)
+        ts = theta * scale
+        res = float(np.abs(a_s @ ts).max()) / max(float(np.linalg.norm(ts)), 1e-300)
+        out.append(rat if rat and res < RATIONAL_RESIDUAL else None)
+    return out
+
+
+def float_null_vectors(num: NumericalNullSpace, bas: Basis, blocks: Sequence[np.ndarray],
+                       f_fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, *,
+                       restarts: int = 4, steps: int = 30, seed: int = 0,
+                       max_denominator: int = 100) -> list[dict[int, Any]]:
+    """A sparse basis of a float null space, rationalised where the residual stays tiny.
+
+    Per block: the float RREF basis, and (for small null spaces whose RREF basis does not
+    rationalise cleanly) the paper's L1 rotation with ``restarts`` x ``steps``, whichever is
+    sparser; each vector is rationalised (denominators up to ``max_denominator``) when its
+    residual in the scaled matrix stays below :data:`RATIONAL_RESIDUAL`, else kept in floats.
+
+    Parameters
+    ----------
+    num : NumericalNullSpace
+        With vectors.
+    bas, blocks, f_fn
+        The basis, its column blocks and the compiled right-hand side.
+    x : Tensor, shape (n, n_vars)
+        Sample points (the first 64 check the residuals).
+
+    Returns
+    -------
+    list of dict of int to sympy.Rational or sympy.Float
+        One sparse vector per null direction: basis column -> coefficient.
+    """
+    check = x[: min(64, x.shape[0])]
+    # residuals in the scaled matrix (unit rows, columns by gradient size): a conserved basis
+    # function's zero column must not make its own residual look large
+    a_s, scale = scaled_matrix(bas, f_fn, check)
+    a_s, scale = normalise_rows(a_s).cpu().numpy(), scale.cpu().numpy()
+    vectors: list[dict[int, Any]] = []
+    col = 0
+    for block, k in zip(blocks, num.block_nullities, strict=True):
+        if k == 0:
+            continue
+        v = num.vectors[:, col:col + k]
+        col += k
+        sub = v[block]  # shape (block size, k)
+        q, _ = np.linalg.qr(sub)
+        w = float_rref(q)
+        accepted = _rationalise_block(w, block, bas.size, a_s, scale, max_denominator)
+        if any(r is None for r in accepted) and k <= L1_MAX_DIM:
+            # the RREF basis is not clean: try the paper's L1 rotation too, keep the sparser
+            w = sparsest([w, l1_rotation(q, restarts=restarts, steps=steps, seed=seed)])
+            accepted = _rationalise_block(w, block, bas.size, a_s, scale, max_denominator)
+        for j, rat in enumerate(accepted):
+            if rat is not None:
+                vec = rat
+            else:  # keep the float vector (certification will say what it is worth)
+                wj = np.zeros(bas.size)
+                wj[block] = w[:, j] / w[np.argmax(np.abs(w[:, j])), j]
+                wj[np.abs(wj) < 1e-9] = 0.0
+                vec = {int(i): sympy.Float(wj[i], 15) for i in np.nonzero(wj)[0]}
+            vectors.append(vec)
+    return vectors

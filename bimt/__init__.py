@@ -21,6 +21,8 @@ from .convert import from_torch
 from .cost import connection_cost, cost_matrices
 from .data import Loss, prepare_data
 from .engines import AnalyticEngine, AutogradEngine, Penalty
+from .explore import Explorer, explore, load_run
+from .export import export_graph, read_graph
 from .geometry import layer_coordinates
 from .layers import ACTIVATIONS, BioLinear
 from .model import BioMLP
@@ -54,5 +56,6 @@ __all__ = [
     "Analysis", "Module", "PruneResult", "active_neurons", "analyse", "modularity", "modules",
     "prune", "summarize", "to_networkx", "animate", "draw", "neuron_positions",
     "RunResult", "run_task", "load_snapshots",
+    "Explorer", "explore", "load_run", "export_graph", "read_graph",
     "TASKS", "Task", "TaskData", "build_model", "get_task",
 ]

@@ -56,6 +56,8 @@ def _parser() -> _Parser:
     tr.add_argument("--fresh", action="store_true",
                     help="start over even if the output directory holds a checkpoint")
     tr.add_argument("--progress", action="store_true", help="show a progress bar")
+    tr.add_argument("--html", action="store_true",
+                    help="also write network.html, the interactive explorer (needs plotly)")
     sub.add_parser("tasks", help="list the task names")
     return parser
 
@@ -66,13 +68,21 @@ def _train(args: argparse.Namespace) -> int:
     from .runs import run_task
     from .tasks import get_task
 
+    if args.html:  # before training: a missing extra must not cost a run
+        from .explore import require_plotly
+
+        try:
+            require_plotly()
+        except ImportError as exc:
+            raise ValueError(str(exc)) from None
     task = get_task(args.task)  # bad input is refused before anything is written
     device = traincore.resolve_device(args.device)
     out = traincore.ensure_writable_dir(Path(args.out or f"runs/bimt-{task.name}"))
     steps = args.steps or task.steps
     print(f"bimt: training {task.name} for {steps} steps on {device} -> {out}", flush=True)
     run = run_task(task, out, steps=steps, seed=args.seed, device=device,
-                   resume=not args.fresh, progress=True if args.progress else None)
+                   resume=not args.fresh, progress=True if args.progress else None,
+                   html=args.html)
     history, found = run.history, run.analysis.modules
     acc = (f", test accuracy {history.test_accuracy:.4f}"
            if history.test_accuracy is not None else "")
@@ -85,7 +95,8 @@ def _train(args: argparse.Namespace) -> int:
     print(f"paper: {task.paper}")
     print(f"trained in {history.seconds:.1f} s (swaps {history.swap_seconds:.2f} s), "
           f"{run.metrics['total_seconds']:.1f} s with pictures; wrote {out}/metrics.json, "
-          "network.png, training.gif, snapshots.pt, checkpoint.pt")
+          f"network.png, training.gif{', network.html' if args.html else ''}, snapshots.pt, "
+          "checkpoint.pt")
     return 0
 
 

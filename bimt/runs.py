@@ -8,6 +8,7 @@
 ``network.png``           the trained network, neurons coloured by module
 ``training.gif``          the network through training
 ``snapshots.pt``          the weights at every snapshot step (see :func:`load_snapshots`)
+``network.html``          with ``html=True`` (``bimt train --html``): the interactive explorer
 ``checkpoint.pt``         to resume the run (``traincore`` checkpoint)
 ``log.jsonl``             the metric rows logged during training
 ``.lock``                 while a run writes there: the lock that keeps a second run out
@@ -116,7 +117,8 @@ def _metrics(task: Task, model: nn.Module, history: TrainingHistory, analysis: A
 
 def run_task(task: Task | str, out: str | os.PathLike[str] | None = None, *,
              steps: int | None = None, seed: int = 0, device: str | torch.device = "auto",
-             resume: bool = True, progress: bool | None = None) -> RunResult:
+             resume: bool = True, progress: bool | None = None, html: bool = False
+             ) -> RunResult:
     """Train ``task`` and write its run directory (see the module docstring).
 
     Parameters
@@ -134,6 +136,9 @@ def run_task(task: Task | str, out: str | os.PathLike[str] | None = None, *,
         False starts over even when ``out`` holds a checkpoint.
     progress : bool, optional
         Progress bar (None: only on a terminal).
+    html : bool
+        Also write ``network.html``, the interactive explorer (:func:`bimt.explore`; needs
+        the ``explore`` extra, plotly).
 
     Returns
     -------
@@ -160,6 +165,10 @@ def run_task(task: Task | str, out: str | os.PathLike[str] | None = None, *,
              title=f"{task.name}, step {history.steps}")
         animate(model, history.snapshots, out / "training.gif")
         save_snapshots(out / SNAPSHOTS_NAME, model, history.snapshots)
+        if html:
+            from .explore import explore  # plotly is optional: imported only when asked for
+
+            explore(model, out / "network.html", snapshots=history.snapshots, title=task.name)
         metrics["total_seconds"] = time.perf_counter() - start
         traincore.atomic_write_json(out / "metrics.json", metrics)
     return RunResult(out, model, history, analysis, metrics)

@@ -203,8 +203,9 @@ def _callbacks(model: nn.Module, cfg: BIMTConfig, engine: Any, swapper: Swapper,
     return cbs
 
 
-def _check_training_memory(model: nn.Module, cfg: BIMTConfig) -> None:
-    """Refuse a run whose parameters and their training state would not fit the budget."""
+def _check_training_memory(model: nn.Module, cfg: BIMTConfig) -> BIMTConfig:
+    """Refuse a run whose parameters and their training state would not fit the budget;
+    returns ``cfg``."""
     params = sum(p.numel() * p.element_size() for p in model.parameters())
     # the flat parameter vector, its gradient, Adam's two moments, the cost weights (two)
     # and the model's own copy, plus one copy per snapshot kept for the animation
@@ -212,6 +213,7 @@ def _check_training_memory(model: nn.Module, cfg: BIMTConfig) -> None:
     traincore.check_memory((7 + snapshots) * params, f"Training this network ({params} bytes "
                            f"of parameters, {snapshots} snapshots)",
                            "use smaller widths, or fewer snapshots (snapshot_every)")
+    return cfg
 
 
 def train(model: nn.Module, x_train: Any, y_train: Any = None, *, steps: int | None = None,
@@ -262,8 +264,7 @@ def train(model: nn.Module, x_train: Any, y_train: Any = None, *, steps: int | N
     True
     """
     describe(model)  # a clear error for a network without positions, before anything runs
-    cfg = _settings(config, steps, overrides)
-    _check_training_memory(model, cfg)
+    cfg = _check_training_memory(model, _settings(config, steps, overrides))
     dev = traincore.resolve_device(device)
     traincore.seed_everything(seed)
     data = training_data(model, x_train, y_train, x_test, y_test, task=cfg.task, loss=loss,
@@ -301,3 +302,26 @@ def model_config(model: nn.Module) -> dict[str, Any]:
     """The model's class name and ``config()`` (its constructor arguments), as plain data."""
     config = getattr(model, "config", None)
     return {"class": type(model).__name__, **(config() if callable(config) else {})}
+
+
+#: Model classes that :func:`model_from_config` rebuilds, by the name ``model_config`` stores.
+MODEL_CLASSES: dict[str, type[nn.Module]] = {"BioMLP": BioMLP}
+
+
+def model_from_config(config: dict[str, Any]) -> nn.Module:
+    """An untrained model of the structure ``model_config`` recorded (the inverse).
+
+    Raises
+    ------
+    ValueError
+        When the class is not one of :data:`MODEL_CLASSES` or the arguments do not fit it.
+    """
+    args = dict(config)
+    name = args.pop("class", "BioMLP")
+    if name not in MODEL_CLASSES:
+        raise ValueError(f"The model class {name!r} cannot be rebuilt; expected one of "
+                         f"{sorted(MODEL_CLASSES)}.")
+    try:
+        return MODEL_CLASSES[name](**args)
+    except TypeError as exc:
+        raise ValueError(f"The recorded {name} arguments do not fit it ({exc}).") from None

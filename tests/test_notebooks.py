@@ -4,7 +4,8 @@ Each notebook runs in a temporary copy of ``notebooks/`` (next to a link to ``ex
 so the notebooks' relative paths work and nothing they write lands in the repository) with
 ``AIPOINCARE_QUICK=1`` and ``BIMT_QUICK=1``; any error in any cell fails the test.
 The committed notebooks themselves are checked to carry outputs of a full run (no errors,
-not quick) and to stay under 2 MB.
+not quick) and to stay under 2 MB, and every public name a notebook uses must exist (a
+renamed name fails here, it never turns into an expected failure or a skip).
 """
 
 from __future__ import annotations
@@ -74,10 +75,10 @@ def required_names(path: Path) -> list[str]:
 
 
 def missing_names(path: Path) -> list[str]:
-    """The names a notebook uses that its package does not have (yet).
+    """The names a notebook uses that its package does not have.
 
-    While one is missing, the notebook's tests are expected failures that name it, never a
-    silent pass.
+    A renamed or removed public name fails the notebook's tests, naming it: never an
+    expected failure or a skip.
     """
     out = []
     for dotted in required_names(path):
@@ -123,8 +124,7 @@ def test_committed_notebook_is_small_and_ran_clean(path: Path) -> None:
     code = [c for c in nb["cells"] if c["cell_type"] == "code"]
     assert code, f"{path.name} has no code"
     missing = missing_names(path)
-    if missing:
-        pytest.xfail(f"{path.name} has no outputs yet: waits for {missing}")
+    assert not missing, f"{path.name} uses {missing}, which its package does not have"
     counts = [c["execution_count"] for c in code]
     assert all(isinstance(n, int) for n in counts), f"{path.name} has unexecuted cells"
     assert counts == sorted(counts), f"{path.name} was not run top to bottom"
@@ -140,10 +140,9 @@ def test_committed_notebook_is_small_and_ran_clean(path: Path) -> None:
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
 def test_notebook_runs(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     missing = missing_names(path)
-    if missing:
-        pytest.xfail(f"{path.name} needs {missing}, not in the package yet")
-    nbformat = pytest.importorskip("nbformat")
-    nbclient = pytest.importorskip("nbclient")
+    assert not missing, f"{path.name} uses {missing}, which its package does not have"
+    import nbclient
+    import nbformat
 
     work = tmp_path / "notebooks"
     work.mkdir()
@@ -181,8 +180,8 @@ def test_execute_script_runs_in_place_and_sets_the_switch(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """``notebooks/execute.py`` (the refresh tool) writes outputs in place, full size by
     default and quick on request; a prefix that matches nothing is exit status 2."""
-    nbformat = pytest.importorskip("nbformat")
-    pytest.importorskip("nbclient")
+    import nbformat
+
     for var in ("AIPOINCARE_QUICK", "BIMT_QUICK", "MPLBACKEND"):
         monkeypatch.setenv(var, "sentinel")  # restored after the test; execute.py sets them
     script = _load_execute_script()

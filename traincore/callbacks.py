@@ -9,16 +9,13 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .loop import Loop
+from .io import atomic_write_text, write_error
+from .state import Loop
+from .validate import check_int
 
-__all__ = ["Callback", "Every", "JSONLLogger", "ProgressBar", "NonFiniteError"]
-
-
-class NonFiniteError(FloatingPointError):
-    """Training produced NaN or Inf; the last good checkpoint (if any) is kept."""
+__all__ = ["Callback", "Every", "JSONLLogger", "ProgressBar"]
 
 
 class Callback:
@@ -44,8 +41,7 @@ class Every(Callback):
     """
 
     def __init__(self, n: int, fn: Callable[[Loop], Any], at_end: bool = False) -> None:
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise ValueError(f"Every(n, fn) needs a positive integer n; got {n!r}.")
+        check_int(n, "n", ge=1, where="of Every(n, fn)", fix="the period in steps")
         self.n, self.fn, self.at_end = n, fn, at_end
         self._last = -1
 
@@ -111,8 +107,6 @@ class JSONLLogger(Callback):
         self._fh: IO[bytes] | None = None
 
     def on_start(self, loop: Loop) -> None:
-        from .io import atomic_write_text, write_error
-
         if loop.step > 0 and self.path.exists():
             kept = [ln for ln in self.path.read_text(errors="replace").splitlines()
                     if _row_step(ln) <= loop.step]
@@ -120,7 +114,8 @@ class JSONLLogger(Callback):
         elif loop.step == 0:
             atomic_write_text(self.path, "")
         try:
-            self._fh = open(self.path, "ab")  # noqa: SIM115 - closed in on_end
+            # unbuffered: after a failed write no buffer is left to be flushed again later
+            self._fh = open(self.path, "ab", buffering=0)  # noqa: SIM115 - closed in on_end
         except OSError as exc:
             raise write_error(exc, self.path) from None
 
@@ -132,14 +127,13 @@ class JSONLLogger(Callback):
 
     def _append(self, line: str) -> None:
         """Append one whole line; on a write error (disk full) cut a partial line off again."""
-        from .io import write_error
-
         fh = self._fh
         assert fh is not None
         size = fh.tell()
+        data = memoryview(line.encode("utf-8"))
         try:
-            fh.write(line.encode("utf-8"))
-            fh.flush()
+            while data:
+                data = data[fh.write(data) or 0:]
         except OSError as exc:
             self._fh = None
             with contextlib.suppress(OSError):

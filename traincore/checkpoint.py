@@ -13,8 +13,7 @@ import torch
 
 from .io import atomic_write
 
-__all__ = ["CHECKPOINT_NAME", "CheckpointError", "save_checkpoint", "load_checkpoint",
-           "find_checkpoint"]
+__all__ = ["CHECKPOINT_NAME", "CheckpointError", "save_checkpoint", "load_checkpoint"]
 
 CHECKPOINT_NAME = "checkpoint.pt"
 _FORMAT = "traincore-checkpoint"
@@ -73,9 +72,3 @@ def load_checkpoint(path: str | os.PathLike[str],
             f"version of traincore reads version {_VERSION}."
         )
     return doc["payload"]
-
-
-def find_checkpoint(directory: str | os.PathLike[str]) -> Path | None:
-    """The checkpoint file in ``directory``, or None when there is none."""
-    path = Path(directory) / CHECKPOINT_NAME
-    return path if path.is_file() else None

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import torch
 
-__all__ = ["DEVICE_ENV", "DeviceError", "resolve_device", "cpu_threads", "cpu_is_busy"]
+__all__ = ["DEVICE_ENV", "DeviceError", "resolve_device", "cpu_threads"]
 
 #: Environment variable that overrides ``"auto"`` (e.g. ``TRAINCORE_DEVICE=cpu`` on a GPU box).
 DEVICE_ENV = "TRAINCORE_DEVICE"
@@ -85,18 +85,6 @@ def resolve_device(spec: str | torch.device | None = "auto") -> torch.device:
             f"device(s), cuda:0 to cuda:{count - 1}."
         )
     return torch.device("cuda", index)
-
-
-def cpu_is_busy() -> bool:
-    """True when the 1-minute load average shows every core already busy.
-
-    On a shared machine OpenMP threads spin-wait for each other: small and medium LAPACK
-    calls were measured 5-50x slower with two threads than with one under load.
-    """
-    try:
-        return os.getloadavg()[0] >= (os.cpu_count() or 1) - 0.5
-    except OSError:  # no load average on this platform
-        return False
 
 
 @contextlib.contextmanager

@@ -1,11 +1,16 @@
 """Linear algebra on the device, in float64, for matrices too tall to hold at once.
 
-* :func:`accumulate_gram` sums ``A^T A`` over row blocks (never holding all of ``A``).
-* :func:`accumulate_r` does the same with a stable chunked QR (TSQR): ``R^T R = A^T A`` but
-  ``R`` keeps singular values that the Gram matrix squares away (1e-9 becomes 1e-18, below
-  float64 resolution).
-* :func:`null_space` returns the null space with the full normalised spectrum and the gap
-  that decides the nullity, so a count always comes with its confidence.
+The toolkit's one implementation of the chunked null space (aipoincare's float matrix goes
+through it; a distributed reduction would hook in at :meth:`TSQR.merge`):
+
+* :class:`TSQR` reduces a tall matrix fed in row chunks to its ``R`` factor in one pass:
+  ``R^T R = A^T A``, but ``R`` keeps the singular values that the Gram matrix squares away
+  (1e-9 becomes 1e-18, below float64 resolution), so null-space decisions never use the Gram.
+* :func:`normalised_spectrum` gives the singular values divided by the largest (and the
+  right singular vectors), :func:`choose_cut` the nullity, gap and confidence from them.
+* :func:`null_space` puts these together for one matrix (whole or in row blocks), so a
+  count always comes with its confidence.
+* :func:`accumulate_gram` sums ``A^T A`` over row blocks, for uses that need the Gram itself.
 """
 
 from __future__ import annotations
@@ -17,13 +22,18 @@ from dataclasses import dataclass
 import torch
 
 from .memory import check_memory
+from .validate import check_number
 
-__all__ = ["accumulate_gram", "accumulate_r", "NullSpace", "null_space", "choose_cut",
-           "batched_gradient", "row_chunk_size"]
+__all__ = ["TSQR", "accumulate_gram", "accumulate_r", "NullSpace", "null_space", "choose_cut",
+           "normalised_spectrum", "batched_gradient", "row_chunk_size"]
 
 #: A normalised singular value above this is never taken as "zero" by the gap rule:
 #: float64 null directions sit near 1e-13..1e-16, genuine ones rarely below 1e-7.
 NULL_CEILING = 1e-7
+#: Normalised singular values below this are all rounding (float64 resolves about 1e-16 of
+#: the largest): they are floored here, so a structural 0 beside a rounding-level 1e-17 does
+#: not look like a gap of 280 decades.
+RESOLUTION = 1e-18
 
 
 def row_chunk_size(n_cols: int, itemsize: int = 8, budget_bytes: int = 256 * 2**20) -> int:
@@ -72,9 +82,86 @@ def accumulate_gram(blocks: torch.Tensor | Iterable[torch.Tensor],
     return gram
 
 
+class TSQR:
+    """The ``R`` factor of a tall matrix fed in row chunks, in one pass (tall-skinny QR).
+
+    Rows wait in a buffer until at least ``min_rows`` of them have arrived; then the ``R``
+    so far and the waiting rows are reduced by one QR, ``[R; rows] = Q R'``. Every row
+    enters exactly one QR and every QR takes in at least ``min_rows`` new rows, so feeding
+    ``m`` rows costs about ``2 m n^2`` flops however small the chunks are (a QR of ``[R;
+    chunk]`` for every small chunk would cost ``n^3`` per chunk instead).
+
+    Parameters
+    ----------
+    n_cols : int
+    device : device, optional
+        Where to reduce (default: the first chunk's device).
+    min_rows : int, optional
+        Rows per reduction (default ``n_cols``: each QR at least doubles the rows it sees).
+
+    Examples
+    --------
+    >>> a = torch.randn(100, 4, dtype=torch.float64)
+    >>> t = TSQR(4)
+    >>> for chunk in torch.split(a, 7):
+    ...     t.add(chunk)
+    >>> bool(torch.allclose(t.r.T @ t.r, a.T @ a))
+    True
+    """
+
+    def __init__(self, n_cols: int, *, device: torch.device | str | None = None,
+                 min_rows: int | None = None) -> None:
+        self.n_cols = n_cols
+        self.device = device
+        self.min_rows = max(1, min_rows if min_rows is not None else n_cols)
+        self._r: torch.Tensor | None = None
+        self._waiting: list[torch.Tensor] = []
+        self._n_waiting = 0
+        self.rows = 0
+
+    def add(self, rows: torch.Tensor) -> None:
+        """Take in a chunk of rows, shape (k, n_cols), any float dtype."""
+        if rows.ndim != 2 or rows.shape[1] != self.n_cols:
+            raise ValueError(f"TSQR.add needs rows of shape (k, {self.n_cols}); got "
+                             f"{tuple(rows.shape)}.")
+        dev = self.device if self.device is not None else rows.device
+        self._waiting.append(rows.to(device=dev, dtype=torch.float64))
+        self._n_waiting += rows.shape[0]
+        self.rows += rows.shape[0]
+        if self._n_waiting >= self.min_rows:
+            self._reduce()
+
+    def merge(self, other: TSQR) -> None:
+        """Take in another accumulator's rows (the reduction step of a distributed TSQR:
+        ``R`` of the stacked ``R`` factors of row partitions is ``R`` of the whole)."""
+        if other.rows:
+            r = other.r
+            self._waiting.append(r.to(self.device if self.device is not None else r.device))
+            self._n_waiting += r.shape[0]
+            self.rows += other.rows
+            self._reduce()
+
+    def _reduce(self) -> None:
+        parts = ([self._r] if self._r is not None else []) + self._waiting
+        if not parts:
+            return
+        stacked = parts[0] if len(parts) == 1 else torch.cat(parts, 0)
+        self._r = torch.linalg.qr(stacked, mode="r").R  # shape (min(rows, n_cols), n_cols)
+        self._waiting, self._n_waiting = [], 0
+
+    @property
+    def r(self) -> torch.Tensor:
+        """``R`` of all rows so far: shape (min(rows, n_cols), n_cols), float64."""
+        if self._waiting:
+            self._reduce()
+        if self._r is None:
+            raise ValueError("TSQR has no rows yet; add at least one chunk.")
+        return self._r
+
+
 def accumulate_r(blocks: torch.Tensor | Iterable[torch.Tensor],
                  device: torch.device | str | None = None) -> torch.Tensor:
-    """The ``R`` factor of ``A = QR`` from row blocks (TSQR), in float64.
+    """The ``R`` factor of ``A = QR`` from row blocks (one :class:`TSQR` pass), in float64.
 
     ``A`` and ``R`` share singular values and right singular vectors, so the null space of
     ``A`` is that of ``R`` (shape at most ``(n_cols, n_cols)``), found stably.
@@ -83,15 +170,51 @@ def accumulate_r(blocks: torch.Tensor | Iterable[torch.Tensor],
     -------
     Tensor, shape (min(n_rows, n_cols), n_cols)
     """
-    r = None
+    acc: TSQR | None = None
     for block in _as_blocks(blocks):
-        dev = device if device is not None else block.device
-        block = block.to(device=dev, dtype=torch.float64)
-        stacked = block if r is None else torch.cat([r, block], dim=0)
-        r = torch.linalg.qr(stacked, mode="r").R  # shape (min(rows, n_cols), n_cols)
-    if r is None:
+        if acc is None:
+            acc = TSQR(block.shape[1], device=device)
+        acc.add(block)
+    if acc is None:
         raise ValueError("accumulate_r needs at least one block; got none.")
-    return r
+    return acc.r
+
+
+def normalised_spectrum(m: torch.Tensor, n_cols: int | None = None, *, vectors: bool = False
+                        ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Singular values of ``m`` divided by the largest, and optionally its right vectors.
+
+    Parameters
+    ----------
+    m : Tensor, shape (rows, n)
+        Usually a :class:`TSQR` ``R`` factor (same spectrum as the tall matrix).
+    n_cols : int, optional
+        Length of the spectrum (default ``n``): zeros are appended for the directions a
+        matrix with fewer rows than columns cannot see.
+    vectors : bool
+        Also return ``Vh`` (full, shape (n, n)): its last rows span the null space.
+
+    Returns
+    -------
+    spectrum : Tensor, shape (n_cols,), float64, descending, on ``m``'s device
+    vh : Tensor, shape (n, n), or None
+
+    Examples
+    --------
+    >>> normalised_spectrum(torch.tensor([[2.0, 0.0], [0.0, 1.0]]), 3)[0].tolist()
+    [1.0, 0.5, 0.0]
+    """
+    n_cols = m.shape[1] if n_cols is None else n_cols
+    m = m.to(torch.float64)
+    if vectors:
+        _, s, vh = torch.linalg.svd(m, full_matrices=True)
+    else:
+        s, vh = torch.linalg.svdvals(m), None
+    if s.numel() and float(s[0]) > 0:  # note: a CPU-GPU sync point, once per matrix
+        s = s / s[0]
+    if s.numel() < n_cols:  # fewer rows than columns: the rest are exact zeros
+        s = torch.cat([s, s.new_zeros(n_cols - s.numel())])
+    return s, vh
 
 
 @dataclass(frozen=True)
@@ -128,14 +251,14 @@ def choose_cut(spectrum: torch.Tensor, rtol: float | None = None) -> tuple[int, 
     >>> choose_cut(torch.tensor([1.0, 0.3, 1e-15, 1e-16]))
     (2, 14.47..., 0.96...)
     """
-    s = spectrum.detach().double().cpu().clamp_min(1e-300)
-    n = s.numel()
-    logs = torch.log10(s)
-    if n and float(s.max()) <= 1e-300:  # the zero matrix: everything is null
+    raw = spectrum.detach().double().cpu()
+    n = raw.numel()
+    if n and float(raw.max()) <= 0:  # the zero matrix: everything is null
         return n, math.inf, 1.0
+    s = raw.clamp_min(RESOLUTION)
+    logs = torch.log10(s)
     if rtol is not None:
-        if not 0 < rtol < 1:
-            raise ValueError(f"The tolerance 'rtol' must be in (0, 1); got {rtol!r}.")
+        check_number(rtol, "rtol", gt=0, lt=1, fix="e.g. 1e-9")
         nullity = int((s < rtol).sum())
     else:
         gaps = logs[:-1] - logs[1:]  # gaps[i]: between s[i] and s[i + 1]
@@ -182,22 +305,14 @@ def null_space(a: torch.Tensor | None = None, *,
     if a is not None:
         if a.ndim != 2:
             raise ValueError(f"null_space needs a 2D matrix; got shape {tuple(a.shape)}.")
-        dev = device if device is not None else a.device
         check_memory(8 * 3 * a.shape[0] * a.shape[1] + 8 * 2 * a.shape[1] ** 2,
                      f"the SVD of a {a.shape[0]} x {a.shape[1]} matrix",
                      "pass row blocks instead, or use fewer columns")
-        m = a.to(device=dev, dtype=torch.float64)
-        if m.shape[0] > 2 * m.shape[1]:
-            m = torch.linalg.qr(m, mode="r").R  # tall: SVD of R is cheaper, same spectrum
-    else:
-        m = accumulate_r(blocks, device=device)
+    m = accumulate_r(a if a is not None else blocks, device=device)
     n_cols = m.shape[1]
-    _, s, vh = torch.linalg.svd(m, full_matrices=True)
-    spectrum = torch.zeros(n_cols, dtype=torch.float64, device=s.device)
-    top = s[0] if s.numel() and float(s[0]) > 0 else torch.tensor(1.0, dtype=torch.float64)
-    spectrum[: s.numel()] = s / top
+    spectrum, vh = normalised_spectrum(m, vectors=True)
     nullity, gap, confidence = choose_cut(spectrum, rtol)
-    basis = vh[n_cols - nullity:].T.contiguous() if nullity else vh[:0].T.contiguous()
+    basis = vh[n_cols - nullity:].T.contiguous()  # shape (n_cols, nullity)
     return NullSpace(basis=basis, spectrum=spectrum, nullity=nullity, gap=gap,
                      confidence=confidence)
 

@@ -1,27 +1,27 @@
 """The one training loop of the toolkit: :func:`fit`.
 
 A step function does the work of one optimisation step; ``fit`` owns everything around
-it: schedules, callbacks, logging, progress, NaN/Inf guard, checkpoints, resume and Ctrl-C.
+it: schedules, callbacks, logging, progress, NaN/Inf guard, checkpoints, resume, Ctrl-C
+and SIGTERM.
+The state callbacks see (:class:`~traincore.state.Loop`) lives in :mod:`traincore.state`.
 """
 
 from __future__ import annotations
 
-import math
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-import torch
-
-from .callbacks import Callback, JSONLLogger, NonFiniteError, ProgressBar
+from .callbacks import Callback, JSONLLogger, ProgressBar
 from .checkpoint import CHECKPOINT_NAME, CheckpointError, load_checkpoint, save_checkpoint
 from .seeding import get_rng_state, set_rng_state
 from .signals import DeferredSignals
+from .state import History, Loop, check_finite, to_float
+from .validate import check_int
 
-__all__ = ["fit", "Loop", "History", "Stateful", "StepFn"]
+__all__ = ["fit", "Stateful", "StepFn"]
 
 
 class Stateful(Protocol):
@@ -37,108 +37,113 @@ class Stateful(Protocol):
 StepFn = Callable[[int, dict[str, float]], Mapping[str, Any]]
 
 
-@dataclass
-class History:
-    """What a :func:`fit` run produced: the logged rows and how the run ended."""
+class _Checkpoints:
+    """Saving and resuming one run's checkpoint (``None`` path: checkpoints are off)."""
 
-    rows: list[dict[str, Any]] = field(default_factory=list)
-    steps: int = 0
-    seconds: float = 0.0
-    status: str = "finished"  # "finished", "stopped: <reason>", "interrupted"
-    resumed_from: int | None = None
+    def __init__(self, directory: str | os.PathLike[str] | None,
+                 state: Mapping[str, Stateful], config: dict[str, Any] | None) -> None:
+        self.path = Path(directory) / CHECKPOINT_NAME if directory is not None else None
+        self.state, self.config = state, config
+        self.elapsed_before = 0.0
+        self.start = time.perf_counter()
 
-    def __getitem__(self, key: str) -> list[Any]:
-        """All logged values of metric ``key`` (``history["loss"]``)."""
-        return [row[key] for row in self.rows if key in row]
+    def seconds(self) -> float:
+        """Seconds of training, including those before a resume."""
+        return self.elapsed_before + time.perf_counter() - self.start
 
-    def last(self, key: str, default: Any = None) -> Any:
-        """The most recent logged value of ``key``."""
-        for row in reversed(self.rows):
-            if key in row:
-                return row[key]
-        return default
+    def save(self, loop: Loop) -> Path | None:
+        if self.path is None:
+            return None
+        if loop.metrics:  # never save a state that went non-finite
+            check_finite(loop.step, {k: to_float(v) for k, v in loop.metrics.items()}, loop)
+        save_checkpoint(self.path, {
+            "step": loop.step,
+            "states": {name: obj.state_dict() for name, obj in self.state.items()},
+            "rng": get_rng_state(),
+            "config": self.config,
+            "rows": loop.history.rows,
+            "seconds": self.seconds(),
+        })
+        loop.last_good_checkpoint = (self.path, loop.step)
+        return self.path
 
-    def __repr__(self) -> str:
-        last = {k: v for k, v in (self.rows[-1] if self.rows else {}).items() if k != "step"}
-        shown = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                          for k, v in list(last.items())[:4])
-        return (f"History(steps={self.steps}, seconds={self.seconds:.2f}, status={self.status!r}"
-                f"{', ' + shown if shown else ''})")
-
-
-class Loop:
-    """The running loop as callbacks see it.
-
-    Attributes
-    ----------
-    step : int
-        Number of steps completed.
-    total_steps : int
-    values : dict
-        The scheduled values used by the last step.
-    metrics : Mapping
-        The raw metrics the last step returned (tensors are not synchronised).
-    logged : dict
-        The metrics as floats at the last logging step.
-    logged_now : bool
-        True right after a logging step.
-    history : History
-    """
-
-    def __init__(self, total_steps: int, checkpoint_path: Path | None,
-                 save: Callable[[], Path | None]) -> None:
-        self.step = 0
-        self.total_steps = total_steps
-        self.values: dict[str, float] = {}
-        self.metrics: Mapping[str, Any] = {}
-        self.logged: dict[str, Any] = {}
-        self.logged_now = False
-        self.history = History()
-        self.checkpoint_path = checkpoint_path
-        self.last_good_checkpoint: tuple[Path, int] | None = None
-        self._stop_reason: str | None = None
-        self._save = save
-
-    def stop(self, reason: str = "requested") -> None:
-        """Finish after the current step (a checkpoint is written if checkpoints are on)."""
-        self._stop_reason = reason
-
-    def save_checkpoint(self) -> Path | None:
-        """Write a checkpoint of the current step now (None when checkpoints are off)."""
-        return self._save()
-
-    def log(self, **extra: float) -> None:
-        """Add values to the current logged row (e.g. a test loss computed by a callback)."""
-        row = self.history.rows[-1] if (self.history.rows and
-                                        self.history.rows[-1]["step"] == self.step) else None
-        if row is None:
-            row = {"step": self.step}
-            self.history.rows.append(row)
-        row.update({k: _to_float(v) for k, v in extra.items()})
-        self.logged.update(row)
-        self.logged.pop("step", None)
+    def resume(self, loop: Loop) -> None:
+        if self.path is None or not self.path.exists():
+            return
+        payload = load_checkpoint(self.path)
+        saved = payload.get("config")
+        if self.config is not None and saved is not None and saved != self.config:
+            diff = sorted(k for k in set(self.config) | set(saved)
+                          if self.config.get(k) != saved.get(k))
+            raise CheckpointError(
+                f"The checkpoint {str(self.path)!r} was written with a different config "
+                f"(differs in {', '.join(diff)}); use another directory or resume=False.")
+        missing = sorted(set(self.state) - set(payload["states"]))
+        if missing:
+            raise CheckpointError(
+                f"The checkpoint {str(self.path)!r} has no state for {', '.join(missing)}; "
+                "it belongs to another kind of run.")
+        for name, obj in self.state.items():
+            obj.load_state_dict(payload["states"][name])
+        set_rng_state(payload["rng"])
+        loop.step = int(payload["step"])
+        loop.history.rows = list(payload["rows"])
+        loop.history.resumed_from = loop.step
+        loop.last_good_checkpoint = (self.path, loop.step)
+        self.elapsed_before = float(payload.get("seconds", 0.0))
 
 
-def _to_float(value: Any) -> Any:
-    if isinstance(value, torch.Tensor):
-        return float(value.detach().float().item()) if value.numel() == 1 else value.tolist()
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    return value
+def _step(loop: Loop, step_fn: StepFn, schedules: Mapping[str, Callable[[int], float]],
+          log_every: int, guard_every: int) -> None:
+    """One step of ``step_fn`` with its scheduled values, then logging and the NaN guard."""
+    i = loop.step
+    loop.values = {name: float(fn(i)) for name, fn in schedules.items()}
+    loop.metrics = step_fn(i, loop.values)
+    loop.step = i + 1
+    loop.logged_now = bool(log_every and loop.step % log_every == 0) or \
+        loop.step == loop.total_steps
+    if loop.logged_now:
+        row = {k: to_float(v) for k, v in loop.metrics.items()}
+        row.update(loop.values)
+        loop.history.rows.append({"step": loop.step, **row})
+        loop.logged = row
+        check_finite(loop.step, row, loop)
+    elif guard_every and loop.step % guard_every == 0:
+        check_finite(loop.step, {k: to_float(v) for k, v in loop.metrics.items()}, loop)
 
 
-def _check_finite(step: int, row: Mapping[str, Any], loop: Loop) -> None:
-    bad = [k for k, v in row.items() if isinstance(v, float) and not math.isfinite(v)]
-    if bad:
-        if loop.last_good_checkpoint is not None:
-            path, good = loop.last_good_checkpoint
-            kept = f"the last good checkpoint {str(path)!r} (step {good}) is kept"
-        else:
-            kept = "no checkpoint was written (pass checkpoint_dir to keep one)"
-        raise NonFiniteError(
-            f"Training stopped at step {step}: metric {bad[0]!r} is {row[bad[0]]}; {kept}. "
-            "Lower the learning rate or check the data for NaN/Inf."
-        )
+def _run(loop: Loop, step_fn: StepFn, schedules: Mapping[str, Callable[[int], float]],
+         callbacks: Sequence[Callback], ckpts: _Checkpoints, interrupted: DeferredSignals,
+         log_every: int, guard_every: int, checkpoint_every: int) -> None:
+    """The steps from ``loop.step`` to the end, with callbacks, stops and checkpoints."""
+    for cb in callbacks:
+        cb.on_start(loop)
+    while loop.step < loop.total_steps:
+        _step(loop, step_fn, schedules, log_every, guard_every)
+        for cb in callbacks:
+            cb.on_step_end(loop)
+        if interrupted:  # Ctrl-C or SIGTERM arrived during the step: keep it, then stop
+            ckpts.save(loop)
+            interrupted.raise_if_set()
+        if loop.stop_reason is not None:
+            loop.history.status = f"stopped: {loop.stop_reason}"
+            ckpts.save(loop)
+            return
+        if checkpoint_every and loop.step % checkpoint_every == 0 and \
+                loop.step < loop.total_steps:
+            ckpts.save(loop)
+    ckpts.save(loop)
+
+
+def _end(callbacks: Sequence[Callback], loop: Loop, completed: bool) -> None:
+    """Every callback's ``on_end``, even after an error of the loop; an error of a callback
+    is raised only when the loop completed (else the loop's error is the one to see)."""
+    for cb in callbacks:
+        try:
+            cb.on_end(loop)
+        except Exception:
+            if completed:
+                raise
 
 
 def fit(
@@ -182,7 +187,7 @@ def fit(
         JSONL metrics log.
     checkpoint_dir : path, optional
         Where ``checkpoint.pt`` is written every ``checkpoint_every`` steps, at the end, on
-        :meth:`Loop.stop` and on Ctrl-C or ``SIGTERM``, and resumed from when ``resume`` is true.
+        :meth:`Loop.stop` and on Ctrl-C or SIGTERM, and resumed from when ``resume`` is true.
     config : mapping, optional
         Saved in checkpoints; resuming with a different config is refused.
     progress : bool, optional
@@ -197,120 +202,28 @@ def fit(
     NonFiniteError
         When a metric becomes NaN or Inf; the last good checkpoint is kept.
     traincore.Interrupted
-        On Ctrl-C or ``SIGTERM`` (a :class:`KeyboardInterrupt`), after saving a checkpoint of
-        the last completed step.
+        On Ctrl-C or ``SIGTERM`` (a ``KeyboardInterrupt``), after saving a checkpoint.
     """
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-        raise ValueError(f"The number of 'steps' must be a non-negative integer; got {steps!r}.")
-    for name, value in (("log_every", log_every), ("checkpoint_every", checkpoint_every)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise ValueError(f"The '{name}' must be a non-negative integer; got {value!r}.")
-    state = dict(state or {})
-    schedules = dict(schedules or {})
-    config = dict(config) if config is not None else None
-    guard_every = guard_every or log_every or 0
-    ckpt_path = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir is not None else None
-    elapsed_before = 0.0
-    start_time = time.perf_counter()
-
-    def save() -> Path | None:
-        if ckpt_path is None:
-            return None
-        if loop.metrics:  # never save a state that went non-finite
-            _check_finite(loop.step, {k: _to_float(v) for k, v in loop.metrics.items()}, loop)
-        payload = {
-            "step": loop.step,
-            "states": {name: obj.state_dict() for name, obj in state.items()},
-            "rng": get_rng_state(),
-            "config": config,
-            "rows": loop.history.rows,
-            "seconds": elapsed_before + time.perf_counter() - start_time,
-        }
-        save_checkpoint(ckpt_path, payload)
-        loop.last_good_checkpoint = (ckpt_path, loop.step)
-        return ckpt_path
-
-    loop = Loop(steps, ckpt_path, save)
-
-    if ckpt_path is not None and resume and ckpt_path.exists():
-        payload = load_checkpoint(ckpt_path)
-        if config is not None and payload.get("config") is not None and payload["config"] != config:
-            diff = sorted(k for k in set(config) | set(payload["config"])
-                          if config.get(k) != payload["config"].get(k))
-            raise CheckpointError(
-                f"The checkpoint {str(ckpt_path)!r} was written with a different config "
-                f"(differs in {', '.join(diff)}); use another directory or resume=False."
-            )
-        missing = sorted(set(state) - set(payload["states"]))
-        if missing:
-            raise CheckpointError(
-                f"The checkpoint {str(ckpt_path)!r} has no state for {', '.join(missing)}; "
-                "it belongs to another kind of run."
-            )
-        for name, obj in state.items():
-            obj.load_state_dict(payload["states"][name])
-        set_rng_state(payload["rng"])
-        loop.step = int(payload["step"])
-        loop.history.rows = list(payload["rows"])
-        loop.history.resumed_from = loop.step
-        loop.last_good_checkpoint = (ckpt_path, loop.step)
-        elapsed_before = float(payload.get("seconds", 0.0))
-
-    all_callbacks: list[Callback] = []
-    if log_path is not None:
-        all_callbacks.append(JSONLLogger(log_path))
-    all_callbacks.append(ProgressBar(progress, desc=desc))
-    all_callbacks.extend(callbacks)
-
-    # Ctrl-C and SIGTERM set a flag that is honoured between steps, so the saved state is
-    # consistent; the handlers are restored when the loop ends.
-    interrupted = DeferredSignals().install()
-
+    check_int(steps, "steps", ge=0)
+    check_int(log_every, "log_every", ge=0, fix="0 logs only at the end")
+    check_int(checkpoint_every, "checkpoint_every", ge=0, fix="0 saves only at the end")
+    ckpts = _Checkpoints(checkpoint_dir, dict(state or {}),
+                         dict(config) if config is not None else None)
+    loop = Loop(steps, ckpts.path, lambda: ckpts.save(loop))
+    if resume:
+        ckpts.resume(loop)
+    all_callbacks = [*([JSONLLogger(log_path)] if log_path is not None else []),
+                     ProgressBar(progress, desc=desc), *callbacks]
     completed = False
     try:
-        for cb in all_callbacks:
-            cb.on_start(loop)
-        while loop.step < steps:
-            i = loop.step
-            loop.values = {name: float(fn(i)) for name, fn in schedules.items()}
-            loop.metrics = step_fn(i, loop.values)
-            loop.step = i + 1
-            last = loop.step == steps
-            loop.logged_now = bool(log_every and loop.step % log_every == 0) or last
-            if loop.logged_now:
-                row = {k: _to_float(v) for k, v in loop.metrics.items()}
-                row.update(loop.values)
-                loop.history.rows.append({"step": loop.step, **row})
-                loop.logged = row
-                _check_finite(loop.step, row, loop)
-            elif guard_every and loop.step % guard_every == 0:
-                _check_finite(loop.step, {k: _to_float(v) for k, v in loop.metrics.items()}, loop)
-            for cb in all_callbacks:
-                cb.on_step_end(loop)
-            if interrupted:
-                save()
-                loop.history.status = "interrupted"
-                interrupted.raise_if_set()
-            if loop._stop_reason is not None:
-                loop.history.status = f"stopped: {loop._stop_reason}"
-                save()
-                break
-            if checkpoint_every and loop.step % checkpoint_every == 0 and not last:
-                save()
-        else:
-            save()
+        with DeferredSignals() as interrupted:  # Ctrl-C, SIGTERM: stop between steps
+            _run(loop, step_fn, dict(schedules or {}), all_callbacks, ckpts, interrupted,
+                 log_every, guard_every or log_every or 0, checkpoint_every)
         completed = True
     except KeyboardInterrupt:
         loop.history.status = "interrupted"
         raise
     finally:
-        loop.history.steps = loop.step
-        loop.history.seconds = elapsed_before + time.perf_counter() - start_time
-        interrupted.restore()
-        for cb in all_callbacks:
-            try:
-                cb.on_end(loop)
-            except Exception:
-                if completed:  # an error of the loop itself is the one worth reporting
-                    raise
+        loop.history.steps, loop.history.seconds = loop.step, ckpts.seconds()
+        _end(all_callbacks, loop, completed)
     return loop.history

@@ -9,15 +9,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from .validate import check_int
+
 __all__ = ["seed_everything", "numpy_rng", "torch_generator", "get_rng_state", "set_rng_state"]
 
 
 def _check_seed(seed: int) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"The 'seed' must be an integer; got {type(seed).__name__} {seed!r}.")
-    if not 0 <= int(seed) < 2**63:
-        raise ValueError(f"The 'seed' must be in [0, 2**63); got {seed}.")
-    return int(seed)
+    return check_int(seed, "seed", ge=0, le=2**63 - 1)
 
 
 def seed_everything(seed: int, deterministic: bool = False) -> None:

@@ -23,6 +23,8 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+from .validate import check_number
+
 __all__ = ["TimeLimitError", "TimeLimit", "time_limit", "check_time", "time_left"]
 
 
@@ -48,11 +50,7 @@ class TimeLimit:
 
     def __init__(self, seconds: float, what: str = "the computation",
                  hint: str = "raise the time limit or make the problem smaller") -> None:
-        if (isinstance(seconds, bool) or not isinstance(seconds, (int, float))
-                or not math.isfinite(seconds) or seconds <= 0):
-            raise ValueError(f"The 'time_limit' must be a positive number of seconds; got "
-                             f"{seconds!r}.")
-        self.seconds = float(seconds)
+        self.seconds = check_number(seconds, "time_limit", gt=0, fix="give it in seconds")
         self.what, self.hint = what, hint
         self.start = time.monotonic()
         self.deadline = self.start + self.seconds

@@ -67,7 +67,8 @@ def test_helpers_and_errors(lv):
     x, y, z = lv.variables
     assert sympy.expand(lie_derivative(x * y * z, lv)) == 0
     assert degree_bound((x * y - z) / (1 + x ** 2) + z, {}) == 3
-    with pytest.raises(ValueError, match="must be one of auto, symbolic"):
+    with pytest.raises(ValueError, match="The 'method' of the certificate must be one of 'auto', "
+                                         "'symbolic'"):
         certify(x, lv, method="guess")
     undecided = certify(sympy.sin(x), lv, method="symbolic")
     assert not undecided.verified and undecided.method == "undecided"

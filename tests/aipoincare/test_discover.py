@@ -80,12 +80,32 @@ def test_config_validation():
         DiscoveryConfig(degree="three")
     with pytest.raises(ValueError, match="'tol' must be a number in \\(0, 1\\)"):
         DiscoveryConfig(tol=2.0)
-    with pytest.raises(ValueError, match="'independence' must be 'ambient' or 'tangent'"):
+    with pytest.raises(ValueError, match="'independence' must be one of 'ambient', 'tangent'; "
+                                         "got 'both'"):
         DiscoveryConfig(independence="both")
-    with pytest.raises(ValueError, match="'exact' must be 'auto', True or False"):
+    with pytest.raises(ValueError, match="'exact' must be one of 'auto', True, False; got 'yes'"):
         DiscoveryConfig(exact="yes")
-    with pytest.raises(TypeError, match="must be an aipoincare.System"):
+    with pytest.raises(TypeError, match="'threads' must be a non-negative integer; got float"):
+        DiscoveryConfig(threads=1.5)
+    with pytest.raises(TypeError, match="The 'system' must be an aipoincare.System; got str "
+                                        "'lv.toml'; read one with aipoincare.load_system"):
         discover("lv.toml")
+
+
+def test_keyword_settings_override_the_config(lv):
+    """discover(system, config=cfg, degree=2) uses degree 2: keywords win, none is ignored."""
+    cfg = DiscoveryConfig(degree=3, device="cpu", certify=False)
+    d = discover(lv, config=cfg, degree=2)
+    assert d.basis_size == 9 and (d.nullity, d.independent) == (2, 1)  # x+y+z, its square
+    assert not d.invariants[0].verified and d.invariants[0].method == "numerical"
+    assert discover(lv, config=cfg).basis_size == 19  # the config itself is unchanged
+    with pytest.raises(TypeError, match=r"discover\(\) got the unknown setting\(s\) 'degre'; "
+                                        r"the settings are the fields of DiscoveryConfig"):
+        discover(lv, config=cfg, degre=2)
+    with pytest.raises(ValueError, match="'degree' must be an integer from 1 to 8; got 0"):
+        discover(lv, config=cfg, degree=0)
+    with pytest.raises(TypeError, match="The 'config' must be a DiscoveryConfig; got dict"):
+        discover(lv, config={"degree": 2})
 
 
 @pytest.mark.slow
@@ -157,3 +177,55 @@ def test_basis_objects_and_kinds(lv):
     prod = discover(lv, basis=aipoincare.BasisSpec(kind="product", degree=1,
                                                    expressions=(x * y * z,)), device="cpu")
     assert prod.exact and x * y * z in prod.conserved
+
+
+def _count_calls(monkeypatch, module, names):
+    calls = {n: 0 for n in names}
+    for name in names:
+        original = getattr(module, name)
+
+        def counted(*args, _name=name, _original=original, **kwargs):
+            calls[_name] += 1
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(module, name, counted)
+    return calls
+
+
+@pytest.mark.parametrize("exact", ["auto", False, "abandoned"])
+def test_every_stage_runs_once(lv, monkeypatch, exact):
+    """Device resolved once, f compiled once, one float null space, one independence pass,
+    whether the counts are exact, numerical, or exact abandoned half-way."""
+    from aipoincare import stages
+    from aipoincare.errors import ExactNotApplicable
+
+    calls = _count_calls(monkeypatch, stages, ["resolve_device", "numerical_null_space",
+                                               "exact_null_space", "exact_independence",
+                                               "numerical_independence",
+                                               "independence_spectrum", "certify_many"])
+    compiled = []
+    original_compile = stages.compile_torch
+    monkeypatch.setattr(stages, "compile_torch",
+                        lambda exprs, variables: compiled.append(tuple(exprs))
+                        or original_compile(exprs, variables))
+    if exact == "abandoned":
+        def give_up(*args, **kwargs):
+            calls["exact_null_space"] += 1
+            raise ExactNotApplicable("a test gives up")
+
+        monkeypatch.setattr(stages, "exact_null_space", give_up)
+    d = discover(lv, degree=3, seed=0, device="cpu", exact=exact is not False)
+    assert (d.nullity, d.independent) == (4, 2)
+    assert d.exact == (exact == "auto")
+    assert calls["resolve_device"] == 1 and calls["numerical_null_space"] == 1
+    assert compiled.count(tuple(lv.equations)) == 1
+    assert calls["exact_null_space"] == (0 if exact is False else 1)
+    if d.exact:
+        assert calls["exact_independence"] == calls["independence_spectrum"] == 1
+        assert calls["numerical_independence"] == 0
+    else:
+        assert calls["numerical_independence"] == 1
+        assert calls["exact_independence"] == calls["independence_spectrum"] == 0
+    assert calls["certify_many"] == 1
+    if exact == "abandoned":
+        assert any("Exact path abandoned (a test gives up)" in n for n in d.notes)

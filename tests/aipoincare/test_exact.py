@@ -7,42 +7,19 @@ import pytest
 import sympy
 
 import aipoincare
-from aipoincare.basis import PolynomialBasis, scaling_weights, weight_blocks
-from aipoincare.evaluate import eval_mod_p
+from aipoincare.basis import PolynomialBasis
+from aipoincare.errors import ExactNotApplicable
 from aipoincare.exact import (
-    ConstraintSolver,
-    ExactNotApplicable,
     crt_pair,
     exact_null_space,
     random_prime,
     rational_reconstruct,
     rref_mod_p,
 )
+from aipoincare.scaling import scaling_blocks
 
 x, y, z = sympy.symbols("x y z")
 P = 2147483629
-
-
-def test_constraint_points_lie_on_the_constraint_set(fluid2d):
-    solver = ConstraintSolver(fluid2d.variables, fluid2d.constraints)
-    assert len(solver.solved) == 1 and len(solver.free) == 11
-    pts, ok = solver.sample_mod_p(50, P, np.random.default_rng(0))
-    assert ok.sum() >= 48
-    g, okg = eval_mod_p(fluid2d.constraints, fluid2d.variables, pts[ok], P)
-    assert okg.all() and not g.any()
-    fl = solver.sample_float(50, np.random.default_rng(1))
-    import torch
-
-    from aipoincare.evaluate import compile_torch
-    vals = compile_torch(fluid2d.constraints, fluid2d.variables)(torch.tensor(fl))
-    assert fl.shape[0] >= 45 and float(vals.abs().max()) < 1e-9
-
-
-def test_nonlinear_constraint_is_refused():
-    with pytest.raises(ExactNotApplicable, match="linear in none of the remaining variables"):
-        ConstraintSolver([x, y], [x ** 2 + y ** 2 - 1])
-    with pytest.raises(ExactNotApplicable, match="not a rational function"):
-        ConstraintSolver([x, y], [sympy.sin(x) - y])
 
 
 def test_rref_mod_p_against_sympy():
@@ -75,8 +52,7 @@ def test_rational_reconstruction_and_crt():
 
 def _exact_nullity(system, degree, blocked=True):
     b = PolynomialBasis(system.variables, degree)
-    w = scaling_weights(system.equations, system.variables, system.constraints)
-    blocks = weight_blocks(b.exponents, w) if blocked else [np.arange(b.size)]
+    blocks = scaling_blocks(system, b)[1] if blocked else [np.arange(b.size)]
     return b, exact_null_space(system, b, blocks, np.random.default_rng(0))
 
 

@@ -7,7 +7,8 @@ import sympy
 import torch
 
 from aipoincare.basis import PolynomialBasis
-from aipoincare.exact import ConstraintSolver, random_prime
+from aipoincare.constraints import ConstraintSolver
+from aipoincare.exact import random_prime
 from aipoincare.independence import exact_independence, numerical_independence, simplicity_order
 
 x, y, z = sympy.symbols("x y z")

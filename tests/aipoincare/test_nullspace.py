@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from aipoincare.basis import PolynomialBasis, scaling_weights, weight_blocks
+from aipoincare.basis import PolynomialBasis
 from aipoincare.evaluate import compile_torch
 from aipoincare.nullspace import numerical_null_space, scaled_matrix
+from aipoincare.scaling import scaling_weights, weight_blocks
 from traincore import MemoryBudgetError
 
 

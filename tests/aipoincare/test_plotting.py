@@ -50,7 +50,8 @@ def test_other_formats(tmp_path: Path, fmt: str, magic: bytes) -> None:
 def test_bad_extension_writes_nothing(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"must end in \.png, \.svg or \.pdf; got '.*lv\.gif'"):
         plot_discovery(fake.lotka_volterra(), tmp_path / "lv.gif")
-    with pytest.raises(ValueError, match="format must be one of png, svg, pdf; got 'bmp'"):
+    with pytest.raises(ValueError, match=r"The 'fmt' \(figure format\) must be one of 'png', "
+                                         r"'svg', 'pdf'; got 'bmp'"):
         render_discovery(fake.lotka_volterra(), "bmp")
     assert list(tmp_path.iterdir()) == []
 

@@ -12,9 +12,9 @@ import pytest
 import sympy
 from sympy.parsing.sympy_parser import parse_expr
 
-from aipoincare.report import expr_to_str, to_dict, to_json, to_latex, to_text
-from aipoincare.result import Discovery, Invariant
-from aipoincare.system import parse_expression
+from aipoincare.parser import parse_expression
+from aipoincare.report import to_latex, to_text
+from aipoincare.result import Discovery, Invariant, expr_to_str, to_dict, to_json
 
 _spec = importlib.util.spec_from_file_location(
     "fake_discovery", Path(__file__).parent / "data" / "fake_discovery.py")

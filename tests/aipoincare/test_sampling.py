@@ -9,14 +9,11 @@ import pytest
 import sympy
 import torch
 
-from aipoincare.sampling import (
-    DataFileError,
-    NoSamplesError,
-    load_states,
-    project_onto_constraints,
-    sample_states,
-)
-from aipoincare.system import SamplingSpec, System, load_system
+from aipoincare.errors import DataFileError, NoSamplesError
+from aipoincare.sampling import load_states, project_onto_constraints, sample_states
+from aipoincare.specs import SamplingSpec
+from aipoincare.system import System
+from aipoincare.systemfile import load_system
 from traincore import DeviceError
 
 DATA = Path(__file__).parent / "data"

@@ -170,7 +170,7 @@ def test_graph_of_a_residual_network(residual_net) -> None:
     assert len(skips) == 16 and all(d["weight"] == 1.0 for *_, d in skips)
     assert {g.nodes[n]["group"] for n in g} == {"input", "residual", "mlp0", "mlp1", "output"}
     node = g.nodes[(3, 2)]  # the stream after block 0: written by down.0
-    assert node["kind"] == "residual" and node["label"] == "r3"
+    assert node["kind"] == "residual" and node["label"] == "r3.3"
     assert node["bias"] == pytest.approx(float(model.down[0].bias[2].detach()))
     assert g.nodes[(1, 2)]["bias"] == pytest.approx(float(model.embed.bias[2].detach()))
     assert g.nodes[(0, 0)]["bias"] is None and g.nodes[(0, 0)]["label"] == "x1"
@@ -244,7 +244,7 @@ def test_graph_contract_attributes_on_biomlp() -> None:
         assert node == (d["layer"], d["slot"])
         assert isinstance(d["x"], float) and isinstance(d["y"], float)
     assert [g.nodes[(2, s)]["label"] for s in range(2)] == ["y2", "y1"]
-    assert g.nodes[(2, 0)]["index"] == 1 and g.nodes[(1, 1)]["label"] == "h2"
+    assert g.nodes[(2, 0)]["index"] == 1 and g.nodes[(1, 1)]["label"] == "h1.2"
     assert g.nodes[(1, 2)]["bias"] == pytest.approx(float(model.layers[0].bias[2].detach()))
     assert g.nodes[(0, 3)]["group"] == "input" and g.nodes[(1, 0)]["group"] == "hidden1"
     pos = bimt.neuron_positions(model)

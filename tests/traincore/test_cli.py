@@ -46,3 +46,37 @@ def test_broken_pipe_is_quiet(capfd):
                           capture_output=True, text=True)
     assert proc.stdout == "line 0\n"
     assert "error" not in proc.stderr and "Traceback" not in proc.stderr
+
+
+def _tool():
+    from traincore.cli import ArgumentParser, int_arg, number_arg
+
+    parser = ArgumentParser(prog="tool")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=ArgumentParser)
+    run = sub.add_parser("run")
+    run.add_argument("--degree", type=int_arg(1, 8))
+    run.add_argument("--tol", type=number_arg(0, 1, example="1e-9"))
+    return parser
+
+
+def test_run_cli_dispatches_and_reports_usage_errors(capsys):
+    from traincore.cli import run_cli
+
+    seen = []
+    commands = {"run": lambda args: seen.append((args.degree, args.tol)) or 0}
+    assert run_cli(_tool(), commands, ["run", "--degree", "3", "--tol", "1e-9"],
+                   interrupted="-") == 0
+    assert seen == [(3, 1e-9)]
+    for argv, message in ((["run", "--degree", "9"],
+                           "argument --degree: must be an integer from 1 to 8; got 9"),
+                          (["run", "--degree", "x"], "must be an integer from 1 to 8; got 'x'"),
+                          (["run", "--tol", "2"], r"must be a number in (0, 1) (e.g. 1e-9); got 2"),
+                          (["run", "--tol", "nan"], "got nan"),
+                          (["walk"], "invalid choice: 'walk'"),
+                          ([], "the following arguments are required: command")):
+        assert run_cli(_tool(), commands, argv, interrupted="-") == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and message in err and err.count("\n") == 1, err
+        assert err.rstrip().endswith("see `tool --help`.") or "tool run" in err
+    assert run_cli(_tool(), commands, ["--help"], interrupted="-") == 0
+    assert "usage: tool" in capsys.readouterr().out

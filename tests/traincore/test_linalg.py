@@ -4,11 +4,13 @@ import pytest
 import torch
 
 from traincore import (
+    TSQR,
     MemoryBudgetError,
     accumulate_gram,
     accumulate_r,
     batched_gradient,
     choose_cut,
+    normalised_spectrum,
     null_space,
     row_chunk_size,
 )
@@ -87,7 +89,7 @@ def test_choose_cut_rules():
     assert conf == pytest.approx(gap / 14)
     assert choose_cut(torch.tensor([1.0, 0.5, 0.1, 0.01]))[0] == 0  # no tiny values: none null
     assert choose_cut(spec, rtol=0.1)[0] == 3
-    with pytest.raises(ValueError, match="'rtol' must be in"):
+    with pytest.raises(ValueError, match=r"'rtol' must be a number in \(0, 1\); got 2.0"):
         choose_cut(spec, rtol=2.0)
 
 
@@ -116,3 +118,51 @@ def test_batched_gradient_matches_autograd():
     torch.testing.assert_close(g, expected)
     with pytest.raises(ValueError, match="return shape"):
         batched_gradient(lambda z: z, x)
+
+
+def test_tsqr_is_one_pass_however_small_the_chunks(monkeypatch):
+    """Each QR takes in at least n_cols new rows: 1-row chunks cost m/n QRs, not m."""
+    a = _rank_deficient(400, 20, 15, seed=3)
+    calls = []
+    qr = torch.linalg.qr
+
+    def counting_qr(m, mode="reduced"):
+        calls.append(m.shape[0])
+        return qr(m, mode=mode)
+
+    monkeypatch.setattr(torch.linalg, "qr", counting_qr)
+    acc = TSQR(20)
+    for row in torch.split(a, 1):
+        acc.add(row)
+    r = acc.r
+    assert len(calls) == 400 // 20 and max(calls) <= 2 * 20  # each QR: R plus n_cols rows
+    assert acc.rows == 400 and r.shape == (20, 20)
+    torch.testing.assert_close(torch.linalg.svdvals(r), torch.linalg.svdvals(a))
+
+
+def test_tsqr_merge_equals_the_whole():
+    a = _rank_deficient(300, 12, 12, seed=4)
+    left, right = TSQR(12), TSQR(12)
+    for chunk in torch.split(a[:170], 50):
+        left.add(chunk)
+    for chunk in torch.split(a[170:], 33):
+        right.add(chunk)
+    left.merge(right)
+    assert left.rows == 300
+    torch.testing.assert_close(left.r.T @ left.r, a.T @ a, rtol=1e-10, atol=1e-8)
+    with pytest.raises(ValueError, match=r"rows of shape \(k, 12\); got \(3, 4\)"):
+        left.add(torch.zeros(3, 4))
+    with pytest.raises(ValueError, match="no rows yet"):
+        _ = TSQR(3).r
+
+
+def test_normalised_spectrum_pads_and_gives_vectors():
+    s, vh = normalised_spectrum(torch.tensor([[3.0, 0.0, 0.0], [0.0, 1.5, 0.0]]), 4,
+                                vectors=True)
+    assert s.tolist() == [1.0, 0.5, 0.0, 0.0] and vh.shape == (3, 3)
+    assert normalised_spectrum(torch.zeros(2, 2))[0].tolist() == [0.0, 0.0]
+
+
+def test_rounding_level_values_and_structural_zeros_are_one_null_space():
+    # 5e-17 is rounding, 0 is structural: both null, no artificial 280-decade gap between them
+    assert choose_cut(torch.tensor([1.0, 0.3, 5e-17, 0.0]))[0] == 2
