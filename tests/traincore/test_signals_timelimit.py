@@ -153,7 +153,7 @@ def test_nested_limits_the_earlier_deadline_wins():
                                       (float("nan"), ValueError), (float("inf"), ValueError),
                                       ("10", TypeError), (True, TypeError)])
 def test_time_limit_rejects_bad_values(bad, kind):
-    with pytest.raises(kind, match=r"The 'time_limit' must be a number > 0; got .*; give it "
+    with pytest.raises(kind, match=r"The 'time_limit' must be a positive number; got .*; give it "
                                    r"in seconds\."):
         with time_limit(bad):
             pass
