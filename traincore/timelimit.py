@@ -54,6 +54,7 @@ class TimeLimit:
         self.what, self.hint = what, hint
         self.start = time.monotonic()
         self.deadline = self.start + self.seconds
+        self.stage: str | None = None  # the last stage checked: where the alarm finds it
 
     def left(self) -> float:
         """Seconds left (negative once past the deadline)."""
@@ -66,8 +67,9 @@ class TimeLimit:
 
     def check(self, stage: str | None = None) -> None:
         """Raise :class:`TimeLimitError` if the deadline has passed."""
+        self.stage = stage or self.stage
         if time.monotonic() > self.deadline:
-            raise self.error(stage)
+            raise self.error(self.stage)
 
 
 #: Seconds between repeated alarms once the deadline has passed.
@@ -132,7 +134,7 @@ def time_limit(seconds: float | None, what: str = "the computation",
     old_timer = (0.0, 0.0)
     if use_alarm:
         def on_alarm(signum: int, frame: Any) -> None:
-            raise limit.error()
+            raise limit.error(limit.stage)
 
         previous = signal.signal(signal.SIGALRM, on_alarm)
         # repeating after the deadline: code that swallows exceptions (`except Exception:`)

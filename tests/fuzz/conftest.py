@@ -43,16 +43,7 @@ settings.load_profile(os.environ.get("FUZZ_PROFILE", "ci"))
 #: is counted as "known ID" instead of failing the run (FUZZ_STRICT=1 fails on them too).
 #: Remove an entry with its fix: the fuzz run then proves the fix on the same inputs.
 KNOWN: list[tuple[str, str, str]] = [
-    ("F1", r"load_system ran over", "a tower of numeric powers ((2**1000)**1000)**1000 is "
-     "computed by SymPy while parsing (only the exponent is bounded, not the result)"),
-    ("F2", r"Exceeds the limit \(4300 digits\)", "a TOML integer of over 4300 digits: "
-     "tomllib's ValueError escapes load_system, advising sys.set_int_max_str_digits"),
-    ("F3", r"MemoryError: Unable to allocate", "[sampling] points = 10**12: the sample array "
-     "is allocated without a memory estimate (internal error, exit 1)"),
-    ("F4", r"ilcm\(\) takes at least 2 arguments", "any one-variable system with a scaling "
-     "symmetry (x' = x) fails in scaling_weights: sympy.ilcm needs two arguments"),
-    ("F7", r"no answer within.*points\W+= 100000000", "[sampling] points = 10**8: minutes in "
-     "the float null space, no estimate, no progress, no limit (issue 13)"),
+    # all fixed so far (F1-F9, docs/reliability.md; each pinned in test_findings.py)
 ]
 
 #: The memory budget the fuzzed commands run under (TRAINCORE_MEMORY_BUDGET).
