@@ -91,8 +91,12 @@ def test_time_limit_stops_a_long_discovery_with_the_stage_named(tmp_path):
     assert time.perf_counter() - start < 15
 
 
-def test_f8_training_on_no_data_and_a_scalar_target():
+def test_f5_f6_f8_training_on_complex_data_no_data_and_a_scalar_target():
     model = bimt.BioMLP([2, 3, 1], seed=0)
+    with pytest.raises(TypeError, match=r"The 'x_train' must hold real numbers; got dtype "
+                                        r"torch\.complex64\."):
+        bimt.train(model, torch.zeros(5, 2, dtype=torch.complex64), torch.zeros(5, 1),
+                   steps=2, progress=False)
     with pytest.raises(ValueError, match=r"^The 'x_train' must hold at least one example "
                                          r"\(one per row\); got shape \(0, 2\)\.$"):
         bimt.train(model, torch.zeros(0, 2), torch.zeros(0, 1), steps=2, progress=False)
