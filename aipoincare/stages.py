@@ -22,6 +22,7 @@ another matrix (trajectory data), a float spectrum computed only when asked, exa
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import sys
 import time
@@ -269,6 +270,32 @@ def plan_points(run: Run, problem: Problem) -> int:
     return n_points
 
 
+def _drop_overflow(run: Run, bas: Basis, samples: Samples,
+                   f_fn: Callable[[torch.Tensor], torch.Tensor]) -> Samples:
+    """Drop the states where ``grad b . f`` of a polynomial basis would overflow float64.
+
+    The sampler keeps states where f is finite; a monomial of degree d at |x| = 1e150 is
+    1e450 all the same, and one such row turns the float matrix into inf/NaN.
+    """
+    if not isinstance(bas, PolynomialBasis) or not len(samples.states):
+        return samples
+    x = torch.as_tensor(samples.states, dtype=torch.float64)
+    size = x.abs().amax(1).clamp_min(1).log10() * bas.degree  # |x|**d, log10
+    size += f_fn(x).abs().amax(1).clamp_min(1).log10()      # times |f|
+    ok = (size < 290).numpy()  # float64 ends near 1e308: keep a margin for the sums
+    if ok.all():
+        return samples
+    if not ok.any():
+        raise ValueError(f"No usable sample points: the polynomial basis of degree "
+                         f"{bas.degree} overflows float64 at every state drawn (|x| up to "
+                         f"{float(x.abs().max()):.3g}); lower the [sampling] scale (or "
+                         "low/high), or the degree.")
+    run.notes.append(f"{int((~ok).sum())} of {len(ok)} sample states dropped: the degree-"
+                     f"{bas.degree} basis overflows float64 there.")
+    return dataclasses.replace(samples, states=samples.states[ok],
+                               dropped=samples.dropped + int((~ok).sum()))
+
+
 def sample(run: Run, problem: Problem) -> FloatStates:
     """Float states where f (and a non-polynomial basis) is finite, on the constraint set."""
     system, bas = run.system, problem.basis
@@ -278,6 +305,7 @@ def sample(run: Run, problem: Problem) -> FloatStates:
     samples = draw_states(system, n_points, run.config.seed, spec=system.sampling,
                           device=run.device, f_fn=f_fn, finite=finite, min_points=1)
     run.notes.extend(samples.notes)
+    samples = _drop_overflow(run, bas, samples, f_fn)
     x = torch.as_tensor(samples.states, dtype=torch.float64, device=run.device)
     biggest = max(map(len, problem.blocks))
     if x.shape[0] < biggest:

@@ -43,10 +43,8 @@ settings.load_profile(os.environ.get("FUZZ_PROFILE", "ci"))
 #: is counted as "known ID" instead of failing the run (FUZZ_STRICT=1 fails on them too).
 #: Remove an entry with its fix: the fuzz run then proves the fix on the same inputs.
 KNOWN: list[tuple[str, str, str]] = [
-    # F1-F9 are fixed (docs/reliability.md; each pinned in tests/reliability/test_findings.py)
-    ("F10", r"Last 2 dimensions of the array must be square", "states so large that the "
-     "polynomial basis overflows (scale 1e150, degree 3): NaN float null vectors make "
-     "sparsify.float_rref fail with numpy's LinAlgError, reported as bad input"),
+    # none open: F1-F10 are fixed (docs/reliability.md; each pinned in
+    # tests/reliability/test_findings.py)
 ]
 
 #: The memory budget the fuzzed commands run under (TRAINCORE_MEMORY_BUDGET).

@@ -70,6 +70,22 @@ def test_f4_one_variable_systems_with_a_scaling_symmetry(tmp_path):
         assert result.nullity == nullity, rhs  # x' = 0: x, x**2, x**3 are all conserved
 
 
+def test_f10_states_where_the_basis_overflows_are_dropped(tmp_path):
+    text = ('variables = ["w", "z"]\n[equations]\nw = "tan(w)"\nz = "-1"\n[sampling]\n'
+            'points = 3\nscale = 1e150\n')
+    with pytest.raises(ValueError, match=r"^No usable sample points: the polynomial basis of "
+                                         r"degree 3 overflows float64 at every state drawn .*"
+                                         r"lower the \[sampling\] scale"):
+        aipoincare.discover(load_system(_system_file(tmp_path, text)), device="cpu")
+    mixed = ('variables = ["x", "y"]\n[equations]\nx = "y"\ny = "-x"\n[sampling]\n'
+             'points = 40\nscale = 2e72\n')  # |x|**3 * |f| near 1e290: some states overflow
+    result = aipoincare.discover(load_system(_system_file(tmp_path, mixed)), degree=3,
+                                 device="cpu", exact=False)
+    assert any("sample states dropped: the degree-3 basis overflows" in n
+               for n in result.notes)
+    assert np.isfinite(result.spectrum).all()
+
+
 def test_f7_points_1e8_with_exact_counts_takes_a_moment_not_minutes(tmp_path):
     path = _system_file(tmp_path, 'variables = ["x", "y", "z", "w"]\n[equations]\nx = "y"\n'
                                   'y = "-x"\nz = "w"\nw = "-z"\n[sampling]\npoints = 100000000\n')
