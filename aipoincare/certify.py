@@ -27,7 +27,7 @@ from functools import lru_cache
 import numpy as np
 import sympy
 
-from traincore import check_choice
+from traincore import check_choice, check_time
 
 from .constraints import ConstraintSolver, constraint_solver
 from .errors import ExactNotApplicable
@@ -203,6 +203,7 @@ def certify_many(exprs: Sequence[sympy.Expr], system, seed: int = 0, points: int
     out: list[Certificate | None] = [None] * len(hs)
     batch: list[int] = []
     for k, h in enumerate(hs):
+        check_time("the certificates")  # a symbolic check can be long: stop between them
         rational = f_rational and is_rational_function(h, variables)
         if method == "mpmath-50-digits" or (method == "auto" and not rational):
             out[k] = _mpmath_check(h, lie_derivative(h, system), system, solver, rng, points)
