@@ -75,7 +75,7 @@ autodoc_preserve_defaults = True       # show `seed=0`, not the evaluated object
 napoleon_google_docstring = False
 napoleon_numpy_docstring = True
 napoleon_use_rtype = False
-napoleon_use_ivar = True
+napoleon_use_ivar = False
 
 # Docstrings write absolute values the mathematical way, |w| or |grad H . f|, which
 # reStructuredText reads as substitution references (an error under -W). The packages never
