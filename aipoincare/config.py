@@ -54,6 +54,12 @@ class DiscoveryConfig:
         CPU threads of the float matrix and its QR/SVD; 0: torch's setting (all cores, or
         ``OMP_NUM_THREADS``). Fixed, never read from the machine's load, so a run's float
         results and timings do not depend on what else the machine is doing.
+    parameter_degree : int or None
+        With symbolic parameters: the degree of the invariants' coefficients in them; None
+        raises it from 0 until every generic invariant is found (up to 6).
+    special_values : bool
+        With symbolic parameters: search the parameter values where the basis holds more
+        invariants (one effective parameter; see :mod:`aipoincare.special`).
     """
 
     degree: int | None = None          # None: from the system file, else DEFAULT_DEGREE
@@ -69,6 +75,8 @@ class DiscoveryConfig:
     sparsify_steps: int = 30           # L-BFGS converges in tens of steps on these sizes
     max_denominator: int = 100         # "nice" rationals only; else keep the float
     threads: int = 1                   # blocks are small: extra threads mostly wait (below)
+    parameter_degree: int | None = None  # None: the lowest degree that finds them all
+    special_values: bool = True        # seconds on small families; skipped when unsupported
 
     # Why one thread: the float blocks have a few hundred columns, where LAPACK's OpenMP
     # threads spend their time waiting for each other as soon as another process shares the
@@ -93,3 +101,7 @@ class DiscoveryConfig:
         for name in ("margin", "restarts", "sparsify_steps", "max_denominator"):
             check_int(getattr(self, name), name, ge=1)
         check_int(self.threads, "threads", ge=0, fix="0 for torch's setting")
+        if self.parameter_degree is not None:
+            check_int(self.parameter_degree, "parameter_degree", ge=0, le=MAX_DEGREE,
+                      fix="or None to search from 0")
+        check_bool(self.special_values, "special_values")

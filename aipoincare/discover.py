@@ -37,7 +37,7 @@ from typing import Any
 
 from traincore import check_type, replace_fields
 
-from . import stages
+from . import stages, symbolic
 from .config import DEFAULT_DEGREE, DiscoveryConfig
 from .result import Discovery
 from .system import System
@@ -80,6 +80,11 @@ def discover(system: System, basis: Any = None, *, config: DiscoveryConfig | Non
         check_type(config, "config", DiscoveryConfig, "a DiscoveryConfig")
     cfg = replace_fields(config or DiscoveryConfig(), settings, "discover()")
     run = stages.Run.start(system, cfg)
+    for name in system.shadowed:
+        run.notes.append(f"The name {name!r} of this system shadows the built-in constant "
+                         f"{name}: in its expressions {name} is the user's, not the constant.")
+    if system.symbolic:
+        return symbolic.discover_family(run, basis)
     with run.stage("basis"):
         problem = stages.setup(run, basis)
     with run.stage("sample"):
