@@ -77,6 +77,27 @@ def test_every_certificate_holds_at_random_parameter_values(chem_family, hh_fami
             assert conserved_at_random_parameters(e, system, seed + 10, draws=1)
 
 
+def test_the_family_at_the_files_numbers_is_the_numeric_result(chem_family) -> None:
+    """Substituting the numeric example's rate constants into the family's invariants gives
+    the numeric discovery's conserved subspace (the same span)."""
+    _, d = chem_family
+    numeric = example("atmospheric_chemistry")
+    values = {sympy.Symbol(k): v for k, v in numeric.parameters.items()}
+    num = aipoincare.discover(numeric, seed=0, device="cpu")
+    at = [e.xreplace(values) for e in d.conserved]
+    poly = [sympy.Poly(e, *numeric.variables) for e in [*num.conserved, *at]]
+    monos = sorted({m for p in poly for m in p.monoms()})
+    rows = sympy.Matrix([[p.coeff_monomial(m) for m in monos] for p in poly])
+    assert rows.rank() == num.nullity == d.nullity
+
+
+def test_an_unused_symbolic_parameter() -> None:
+    s = aipoincare.System("x y", {"x": "y", "y": "-x"}, parameters={"k": "symbolic"})
+    d = aipoincare.discover(s, degree=2, device="cpu")
+    assert d.nullity == 1 and d.family.parameter_degree == 0
+    assert not d.invariants[0].expr.free_symbols & set(s.symbolic)
+
+
 def test_the_recheck_can_fail(chem_family) -> None:
     system, d = chem_family
     k4, k5, k6 = sympy.symbols("k4 k5 k6")

@@ -300,3 +300,16 @@ def test_unrelated_extra_keys_are_tolerated(tmp_path):
     path = tmp_path / "lv.toml"
     path.write_text('description = "from another tool"\n' + LV + "\n[metadata]\nauthor = 'me'\n")
     assert [str(v) for v in load_system(path).variables] == ["x", "y", "z"]
+
+
+def test_load_system_with_symbolic_parameters(tmp_path: Path) -> None:
+    path = tmp_path / "sys.toml"
+    path.write_text(lv_with(parameters="k = 0.5\nc = 2"))
+    s = load_system(path, symbolic=["k"])
+    assert [p.name for p in s.symbolic] == ["k"] and s.parameters["c"] == 2
+    assert load_system(path).symbolic == ()
+    with pytest.raises(SystemFileTypeError, match=r"The 'symbolic' parameters .* must be a list "
+                                                  r"of parameter names .*; got str 'k'"):
+        load_system(path, symbolic="k")
+    with pytest.raises(SystemFileError, match=r"The symbolic parameter 'x' .* is a variable"):
+        load_system(path, symbolic=["x"])
