@@ -10,47 +10,26 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["main"]
+from traincore.cli import ArgumentParser, int_arg, run_cli
 
-class _UsageError(Exception):
-    pass
+__all__ = ["main", "build_parser"]
 
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise _UsageError(f"{message} (see 'bimt --help')")
+#: Set to 1 to see the traceback of an unexpected (internal) error.
+DEBUG_ENV = "BIMT_DEBUG"
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive integer; got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer; got {text!r}")
-    return value
-
-
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a non-negative integer; got {text!r}") from None
-    if not 0 <= value < 2**63:
-        raise argparse.ArgumentTypeError(f"must be a non-negative integer; got {text!r}")
-    return value
-
-
-def _parser() -> _Parser:
-    parser = _Parser(prog="bimt", description="Brain-inspired modular training "
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (subcommands ``train`` and ``tasks``)."""
+    parser = ArgumentParser(prog="bimt", description="Brain-inspired modular training "
                      "(Liu, Gan & Tegmark, arXiv:2305.08746).")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=ArgumentParser)
     tr = sub.add_parser("train", help="train a task and write metrics.json, network.png, "
                         "training.gif and checkpoint.pt")
     tr.add_argument("task", help="task name (see 'bimt tasks')")
-    tr.add_argument("--steps", type=_positive, default=None,
+    tr.add_argument("--steps", type=int_arg(1), default=None,
                     help="training steps (default: the task's)")
-    tr.add_argument("--seed", type=_seed, default=0, help="seed of data and weights (0)")
+    tr.add_argument("--seed", type=int_arg(0, 2**63 - 1), default=0,
+                    help="seed of data and weights (0)")
     tr.add_argument("--out", default=None, help="output directory (runs/bimt-TASK)")
     tr.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (auto)")
     tr.add_argument("--fresh", action="store_true",
@@ -100,26 +79,20 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _tasks(args: argparse.Namespace) -> int:
+    from .tasks import TASKS
+
+    for task in TASKS.values():
+        print(f"{task.name:18s} {task.description}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``bimt`` console script; returns the exit status."""
-    try:
-        args = _parser().parse_args(argv)
-    except _UsageError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except SystemExit as exc:  # --help
-        return int(exc.code or 0)
-    if args.command == "tasks":
-        from .tasks import TASKS
-
-        for task in TASKS.values():
-            print(f"{task.name:18s} {task.description}")
-        return 0
-    from traincore.cli import run_command
-
-    return run_command(lambda: _train(args),
-                       interrupted="interrupted; the checkpoint of the last completed step is "
-                                   "kept (run the same command again to resume)")
+    return run_cli(build_parser(), {"train": _train, "tasks": _tasks}, argv,
+                   interrupted="interrupted; the checkpoint of the last completed step is "
+                               "kept (run the same command again to resume)",
+                   debug_env=DEBUG_ENV)
 
 
 if __name__ == "__main__":  # pragma: no cover

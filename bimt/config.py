@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from traincore import check_bool, check_choice, check_int, check_number
+
 __all__ = ["BIMTConfig", "lambda_schedule", "bias_schedule", "TASK_KINDS", "ENGINES"]
 
 #: How the loss is chosen: from the labels' dtype (auto), MSE, or cross-entropy.
@@ -58,36 +60,32 @@ class BIMTConfig:
     batch_size: int | None = None  # None: full batch, as in the paper; else seeded minibatches
 
     def __post_init__(self) -> None:
-        _integers(self, ("steps", "snapshot_every", "threads", "checkpoint_every"), lo=0)
-        _integers(self, ("swap_every", "eval_every", "log_every", "analysis_every",
-                         "swap_top_k"), lo=1)
+        for name in ("steps", "snapshot_every", "threads", "checkpoint_every"):
+            check_int(getattr(self, name), name, ge=0, where=_WHERE)
+        for name in ("swap_every", "eval_every", "log_every", "analysis_every", "swap_top_k"):
+            check_int(getattr(self, name), name, ge=1, where=_WHERE)
         if self.batch_size is not None:
-            _integers(self, ("batch_size",), lo=1)
-        _number(self, "lr", strict=True)
-        _number(self, "eps", strict=True)
+            check_int(self.batch_size, "batch_size", ge=1, where=_WHERE,
+                      fix="or None for full batches")
+        check_number(self.lr, "lr", gt=0, where=_WHERE)
+        check_number(self.eps, "eps", gt=0, where=_WHERE)
         for name in ("weight_decay", "lam", "weight_factor", "l0"):
-            _number(self, name)
-        _number(self, "bias_cost_from", hi=1.0)
-        _number(self, "prune_threshold", hi=1.0)
+            check_number(getattr(self, name), name, ge=0, where=_WHERE)
+        for name in ("bias_cost_from", "prune_threshold"):
+            check_number(getattr(self, name), name, ge=0, le=1, where=_WHERE)
         for name in ("last_layer_cost", "swap_io", "swap_moments"):
-            if not isinstance(getattr(self, name), bool):
-                raise TypeError(f"The BIMTConfig '{name}' must be True or False; "
-                                f"got {getattr(self, name)!r}.")
-        if (len(self.betas) != 2 or not all(isinstance(b, (int, float)) and 0 <= b < 1
-                                            for b in self.betas)):
-            raise ValueError(f"The BIMTConfig 'betas' must be two numbers in [0, 1); "
-                             f"got {self.betas!r}.")
-        a, b = self.lam_phases
-        if not 0 <= a <= b <= 1:
-            raise ValueError(f"The BIMTConfig 'lam_phases' must be two fractions 0 <= a <= b <= 1; "
-                             f"got {self.lam_phases!r}.")
-        if len(self.lam_factors) != 3 or any(f < 0 for f in self.lam_factors):
-            raise ValueError(f"The BIMTConfig 'lam_factors' must be three non-negative numbers; "
-                             f"got {self.lam_factors!r}.")
-        for name, allowed in (("task", TASK_KINDS), ("engine", ENGINES)):
-            if getattr(self, name) not in allowed:
-                raise ValueError(f"The BIMTConfig '{name}' must be one of {list(allowed)}; "
-                                 f"got {getattr(self, name)!r}.")
+            check_bool(getattr(self, name), name, where=_WHERE)
+        _fractions(self.betas, "betas", 2, "two numbers in [0, 1)",
+                   lambda v: 0 <= v < 1)
+        _fractions(self.lam_phases, "lam_phases", 2, "two fractions 0 <= a <= b <= 1",
+                   lambda v: 0 <= v <= 1)
+        if self.lam_phases[0] > self.lam_phases[1]:
+            raise ValueError(f"The 'lam_phases' {_WHERE} must be two fractions 0 <= a <= b <= 1; "
+                             f"got {self.lam_phases!r}; put the earlier phase first.")
+        _fractions(self.lam_factors, "lam_factors", 3, "three non-negative numbers",
+                   lambda v: v >= 0)
+        check_choice(self.task, "task", TASK_KINDS, where=_WHERE)
+        check_choice(self.engine, "engine", ENGINES, where=_WHERE)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form (saved in checkpoints; a resume with another config is refused)."""
@@ -96,22 +94,18 @@ class BIMTConfig:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
 
 
-def _integers(cfg: BIMTConfig, names: tuple[str, ...], lo: int) -> None:
-    for name in names:
-        v = getattr(cfg, name)
-        if isinstance(v, bool) or not isinstance(v, int) or v < lo:
-            kind = "non-negative" if lo == 0 else "positive"
-            raise ValueError(f"The BIMTConfig '{name}' must be a {kind} integer; got {v!r}.")
+#: Where a BIMTConfig field sits, for the shared message format of traincore.validate.
+_WHERE = "of BIMTConfig"
 
 
-def _number(cfg: BIMTConfig, name: str, strict: bool = False, hi: float = math.inf) -> None:
-    v = getattr(cfg, name)
-    ok = (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-          and (v > 0 if strict else v >= 0) and v <= hi)
-    if not ok:
-        rel = ">" if strict else ">="
-        raise ValueError(f"The BIMTConfig '{name}' must be a finite number {rel} 0"
-                         f"{'' if hi == math.inf else f' and <= {hi}'}; got {v!r}.")
+def _fractions(values: Any, name: str, n: int, expected: str,
+               ok: Callable[[float], bool]) -> None:
+    """A tuple of ``n`` finite numbers each passing ``ok`` (one message for all faults)."""
+    good = (isinstance(values, (tuple, list)) and len(values) == n
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                    and math.isfinite(v) and ok(v) for v in values))
+    if not good:
+        raise ValueError(f"The '{name}' {_WHERE} must be {expected}; got {values!r}.")
 
 
 def lambda_schedule(config: BIMTConfig) -> Callable[[int], float]:

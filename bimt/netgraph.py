@@ -150,7 +150,7 @@ def network_graph(model: torch.nn.Module, threshold: float = 0.0,
     >>> g = network_graph(BioMLP([2, 3, 1], seed=0))
     >>> d = g.nodes[(1, 0)]
     >>> d["label"], d["group"], d["module"], round(d["bias"], 3)
-    ('h1.1', 'hidden', 0, -0.014)
+    ('h1.1', 'hidden1', 0, -0.014)
     """
     g = to_networkx(model, threshold)
     _fill_missing_attributes(model, g)

@@ -180,7 +180,7 @@ def test_bad_training_input_gets_one_clear_line(residual_net) -> None:
         bimt.train(model, DataLoader(x, batch_size=4), steps=1)
     with pytest.raises(ValueError, match="'batch_size' applies to array data"):
         bimt.train(model, [(x, y)], steps=1, batch_size=4)
-    with pytest.raises(ValueError, match="'batch_size' must be a positive integer"):
+    with pytest.raises(ValueError, match="'batch_size' of BIMTConfig must be a positive integer"):
         bimt.train(model, x, y, steps=1, batch_size=0)
     with pytest.raises(TypeError, match="'loss' must be a callable"):
         bimt.train(model, x, y, steps=1, loss="mse")

@@ -70,11 +70,11 @@ def test_independence_learns_and_logs(indep) -> None:
 def test_lambda_schedule_and_config_validation() -> None:
     f = bimt.lambda_schedule(bimt.BIMTConfig(steps=8, lam=2.0))
     assert [f(s) for s in range(8)] == [2.0, 2.0, 20.0, 20.0, 20.0, 20.0, 2.0, 2.0]
-    with pytest.raises(ValueError, match="'lr' must be a finite number > 0"):
+    with pytest.raises(ValueError, match="'lr' of BIMTConfig must be a positive number"):
         bimt.BIMTConfig(lr=0)
-    with pytest.raises(ValueError, match="'swap_every' must be a positive integer"):
+    with pytest.raises(ValueError, match="'swap_every' of BIMTConfig must be a positive integer"):
         bimt.BIMTConfig(swap_every=0)
-    with pytest.raises(ValueError, match="'task' must be one of"):
+    with pytest.raises(ValueError, match="'task' of BIMTConfig must be one of"):
         bimt.BIMTConfig(task="ranking")
     with pytest.raises(TypeError, match="unknown setting"):
         bimt.train(bimt.BioMLP([4, 2]), torch.zeros(3, 4), torch.zeros(3, 2), learning=1)
@@ -205,7 +205,7 @@ def test_swap_moments_switch_permutes_or_leaves_adam_state(indep) -> None:
         runs[flag] = (h.swaps, torch.cat([p.detach().flatten() for p in model.parameters()]))
     assert runs[True][0] > 0
     assert not torch.allclose(runs[True][1], runs[False][1])
-    with pytest.raises(TypeError, match="'swap_moments' must be True or False"):
+    with pytest.raises(TypeError, match="'swap_moments' of BIMTConfig must be True or False"):
         bimt.BIMTConfig(swap_moments=1)
 
 
