@@ -106,6 +106,23 @@ def test_the_recheck_can_fail(chem_family) -> None:
     assert not aipoincare.certify(wrong, system).verified
 
 
+def test_identity_test_certificates_draw_the_parameters_too(chem_family) -> None:
+    system, d = chem_family
+    k4, k6 = sympy.symbols("k4 k6")
+    good = [inv.expr for inv in d.invariants if inv.expr.has(k4)][0]
+    cert = aipoincare.certify(good, system, method="identity-test")
+    assert cert.verified and cert.method == "identity-test" and "random 31-bit primes" in \
+        cert.detail
+    wrong = aipoincare.certify(good.xreplace({k4: k6}), system, method="identity-test")
+    assert not wrong.verified and "H is not conserved" in wrong.detail
+
+
+def test_figures_of_a_family(hh_family, tmp_path) -> None:
+    _, d = hh_family
+    png = aipoincare.render_discovery(d, "png")
+    assert png[:4] == b"\x89PNG"  # float evidence at the generic point
+
+
 def test_lotka_volterra_log_basis() -> None:
     system = example("lotka_volterra_2")
     d = aipoincare.discover(system, seed=1, device="cpu")
