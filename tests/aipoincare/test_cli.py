@@ -414,6 +414,13 @@ def test_symbolic_bad_input(argv: list[str], pattern: str, tmp_path: Path,
     assert not out_json.exists()
 
 
+def test_a_parameter_both_numeric_and_symbolic_in_a_file(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(tmp_path, LV + '\n[parameters]\nk = 0.5\nk = "symbolic"\n')
+    assert_bad_input(*run(["discover", str(path)], capsys),
+                     r"is not valid TOML: .*(Cannot overwrite|duplicate|already).*line")
+
+
 def test_symbolic_value_in_the_file_and_names_of_constants(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """SIR with rates symbolic and a variable I; a parameter named pi; E as an enzyme."""
