@@ -162,8 +162,20 @@ def _restrict(system, values: dict[str, sympy.Expr]) -> System:
 
 def _at(system, basis, values: dict[str, sympy.Expr], generic: int,
         rng: np.random.Generator, margin: int) -> tuple[int, tuple[sympy.Expr, ...]]:
-    """Nullity and a basis of the conserved subspace on the set ``values``."""
+    """Nullity and a basis of the conserved subspace on the set ``values`` (the count alone
+    when the invariants there cannot be found: coefficients of too high a degree, or a
+    null space that does not lift)."""
     sub = _restrict(system, values)
+    try:
+        return _invariants_at(sub, basis, generic, rng, margin)
+    except ValueError:  # ExactNotApplicable included
+        p = random_prime(rng)
+        member = sub.specialise({s.name: int(rng.integers(1, p)) for s in sub.symbolic})
+        return nullity_mod_p(member, basis, p, rng, margin), ()
+
+
+def _invariants_at(sub, basis, generic: int, rng: np.random.Generator, margin: int
+                   ) -> tuple[int, tuple[sympy.Expr, ...]]:
     if sub.symbolic:
         fam = polynomial_invariants(sub, basis, rng, margin=margin)
         if fam.generic <= generic:

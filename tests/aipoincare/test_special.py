@@ -47,3 +47,18 @@ def test_unsupported_families_say_why() -> None:
     found, note = special_values(s, PolynomialBasis(s.variables, 2), 1,
                                  np.random.default_rng(0))
     assert found is None and "polynomial in the parameters" in note
+
+
+def test_the_count_remains_when_the_invariants_there_cannot_be_found(monkeypatch) -> None:
+    from aipoincare import special
+    from aipoincare.errors import ExactNotApplicable
+
+    def fail(*args, **kwargs):
+        raise ExactNotApplicable("no lift")
+
+    monkeypatch.setattr(special, "exact_null_space", fail)
+    s = aipoincare.System("x y", {"x": "y", "y": "-x - (k - 1)*y"},
+                          parameters={"k": "symbolic"})
+    found, _ = special_values(s, PolynomialBasis(s.variables, 2), 0, np.random.default_rng(4))
+    (sv,) = found
+    assert sv.condition == sympy.Symbol("k") - 1 and sv.nullity == 1 and sv.invariants == ()
