@@ -18,6 +18,11 @@ stage function each in :mod:`aipoincare.stages`:
    (:mod:`aipoincare.independence`);
 6. certificates (:mod:`aipoincare.certify`).
 
+With symbolic parameters (:attr:`System.symbolic`), steps 3 to 5 are those of
+:mod:`aipoincare.symbolic`: generic counts, invariants polynomial in the parameters in a
+canonical primitive form, certificates that are identities in the variables and the
+parameters, then the exceptional set and the special values (:class:`Discovery.family`).
+
 Functional independence on a constrained system is decided with ambient gradients by
 default (``independence="ambient"``): the fluids' constraint functions are conserved by
 the flow everywhere (not only on the constraint set), so they are genuine invariants of the
