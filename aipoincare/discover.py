@@ -21,7 +21,7 @@ stage function each in :mod:`aipoincare.stages`:
 With symbolic parameters (:attr:`System.symbolic`), steps 3 to 5 are those of
 :mod:`aipoincare.symbolic`: generic counts, invariants polynomial in the parameters in a
 canonical primitive form, certificates that are identities in the variables and the
-parameters, then the exceptional set and the special values (:class:`Discovery.family`).
+parameters, then the exceptional set and the special values (``Discovery.family``).
 
 Functional independence on a constrained system is decided with ambient gradients by
 default (``independence="ambient"``): the fluids' constraint functions are conserved by
