@@ -9,12 +9,13 @@ PIP    := $(PY) -m pip --disable-pip-version-check -q
 TORCH_CPU := torch==2.13.0
 TORCH_CPU_INDEX := https://download.pytorch.org/whl/cpu
 
-.PHONY: demo test lint docs notebooks bench clean install
+.PHONY: demo test lint docs notebooks bench clean install fuzz
 .DEFAULT_GOAL := help
 
 help:
 	@echo "make demo   create .venv, install, discover invariants and train a modular network (out/)"
 	@echo "make test   create .venv if missing, install with test extras, lint, run the whole suite"
+	@echo "make fuzz   long property-based fuzzing (FUZZ_SCALE=30 times CI's inputs; findings in out/)"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -58,8 +59,18 @@ test: lint
 docs: $(VENV)/.installed-test
 	$(BIN)/sphinx-build -W --keep-going -q -b html docs docs/_build/html
 
+# CI runs the fuzz tests with a fixed seed (about a minute); this is the long, random run.
+# Every input that breaks a property is recorded in out/fuzz-findings.jsonl and the run goes
+# on; the tally of inputs tried is printed and written to out/fuzz-report.txt.
+FUZZ_SCALE ?= 30
+fuzz: $(VENV)/.installed-test
+	@mkdir -p out && rm -f out/fuzz-findings.jsonl
+	FUZZ_PROFILE=long FUZZ_SCALE=$(FUZZ_SCALE) FUZZ_COLLECT=out/fuzz-findings.jsonl \
+	FUZZ_REPORT=out/fuzz-report.txt $(PY) -m pytest -q -m fuzz tests/fuzz \
+	    --hypothesis-show-statistics -p no:cacheprovider
+
 bench: $(VENV)/.installed
 	$(PY) benchmarks/run.py
 
 clean:
-	rm -rf $(VENV) out docs/_build .pytest_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) out docs/_build .pytest_cache .ruff_cache .hypothesis *.egg-info

@@ -34,7 +34,7 @@ from functools import lru_cache
 import numpy as np
 import sympy
 
-from traincore import check_choice
+from traincore import check_choice, check_time
 
 from .constraints import ConstraintSolver, constraint_solver
 from .errors import ExactNotApplicable
@@ -211,6 +211,7 @@ def certify_many(exprs: Sequence[sympy.Expr], system, seed: int = 0, points: int
     out: list[Certificate | None] = [None] * len(hs)
     batch: list[int] = []
     for k, h in enumerate(hs):
+        check_time("the certificates")  # a symbolic check can be long: stop between them
         # exact checks need grad H . f rational: H itself may hold logs of rational functions
         rational = f_rational and (is_rational_function(h, variables) or
                                    is_rational_function(lie_derivative(h, system), variables))

@@ -3,14 +3,16 @@
 ::
 
     aipoincare discover FILE [--degree N] [--points N] [--seed N] [--device auto|cpu|cuda]
-                             [--json PATH] [--plot PATH] [--latex PATH] [--tol X] [--quiet]
-                             [--symbolic NAME,NAME] [--parameter-degree N]
+                             [--json PATH] [--plot PATH] [--latex PATH] [--tol X]
+                             [--time-limit SECONDS] [--quiet] [--symbolic NAME,NAME]
+                             [--parameter-degree N]
     aipoincare examples [--copy DIR]
 
 Bad input (a wrong file, option, data file, a basis over the memory budget, an unavailable
 device) ends with exactly one line ``error: ...`` on stderr and exit status 2, no traceback.
-Output files are written only after the whole computation succeeded, each atomically (a
-reader sees the old file or the new one, never half of one).
+Output files are written only after the whole computation succeeded, all or nothing and
+each atomically (a reader sees the old file or the new one, never half of one). Ctrl-C
+ends with status 130, ``SIGTERM`` with 143, ``--time-limit`` with 2, without output files.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from collections.abc import Sequence
 from importlib.resources import files
 from pathlib import Path
 
-from traincore import atomic_write, atomic_write_text
+from traincore import atomic_write_many
 from traincore.cli import EXIT_OK, ArgumentParser, UsageError, int_arg, number_arg, run_cli
 
 __all__ = ["main", "example_paths"]
@@ -74,7 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--plot", metavar="PATH",
                    help="write the figures (.png, .svg or .pdf)")
     d.add_argument("--latex", metavar="PATH", help="write the report as a LaTeX document")
-    d.add_argument("--quiet", action="store_true", help="do not print the report")
+    d.add_argument("--time-limit", type=number_arg(0, example="600"), metavar="SECONDS",
+                   help="stop with an error after this many seconds (default: no limit)")
+    d.add_argument("--quiet", action="store_true",
+                   help="do not print the report (nor the plan and the progress bar)")
     e = sub.add_parser("examples", help="list the shipped example systems",
                        description="List the shipped example systems with their expected "
                                    "counts and paths.")
@@ -139,7 +144,9 @@ def _discover(args: argparse.Namespace) -> int:
 
     # discover resolves the device first: a bad or unavailable one fails before any work
     result = discover(system, degree=args.degree, points=args.points, seed=args.seed,
-                      device=args.device, tol=args.tol, parameter_degree=args.parameter_degree)
+                      device=args.device, tol=args.tol, time_limit=args.time_limit,
+                      progress=False if args.quiet else None,
+                      parameter_degree=args.parameter_degree)
     # Render everything in memory first: no output file is touched unless all succeeded.
     rendered: dict[str, tuple[Path, str | bytes]] = {}
     if "json" in outputs:
@@ -152,12 +159,8 @@ def _discover(args: argparse.Namespace) -> int:
         rendered["plot"] = (path, render_discovery(result, path.suffix.lower().lstrip(".")))
     if not args.quiet:
         sys.stdout.write(to_text(result, expected=system.expected))
-    for path, content in rendered.values():
-        if isinstance(content, bytes):
-            with atomic_write(path, "wb") as fh:
-                fh.write(content)
-        else:
-            atomic_write_text(path, content)
+    # all or nothing: every file is written and flushed before the first is renamed
+    for path in atomic_write_many(dict(rendered.values())):
         if not args.quiet:
             print(f"wrote {path}")
     sys.stdout.flush()

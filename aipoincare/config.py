@@ -54,6 +54,13 @@ class DiscoveryConfig:
         CPU threads of the float matrix and its QR/SVD; 0: torch's setting (all cores, or
         ``OMP_NUM_THREADS``). Fixed, never read from the machine's load, so a run's float
         results and timings do not depend on what else the machine is doing.
+    time_limit : float or None
+        Seconds the discovery may take; past them it stops with
+        :class:`traincore.TimeLimitError` (an ``OSError``: exit status 2 on the command
+        line) naming the stage it was in. None: no limit.
+    progress : bool or None
+        Before the work, one line with the basis size, blocks, points and estimated memory,
+        then a progress bar over the stages, on stderr; None: only when stderr is a terminal.
     parameter_degree : int or None
         With symbolic parameters: the degree of the invariants' coefficients in them; None
         raises it from 0 until every generic invariant is found (up to 6).
@@ -75,6 +82,8 @@ class DiscoveryConfig:
     sparsify_steps: int = 30           # L-BFGS converges in tens of steps on these sizes
     max_denominator: int = 100         # "nice" rationals only; else keep the float
     threads: int = 1                   # blocks are small: extra threads mostly wait (below)
+    time_limit: float | None = None    # None: as long as it takes (the CLI's --time-limit)
+    progress: bool | None = None       # None: on a terminal only (never in logs or pipes)
     parameter_degree: int | None = None  # None: the lowest degree that finds them all
     special_values: bool = True        # seconds on small families; skipped when unsupported
 
@@ -101,6 +110,10 @@ class DiscoveryConfig:
         for name in ("margin", "restarts", "sparsify_steps", "max_denominator"):
             check_int(getattr(self, name), name, ge=1)
         check_int(self.threads, "threads", ge=0, fix="0 for torch's setting")
+        if self.time_limit is not None:
+            check_number(self.time_limit, "time_limit", gt=0, fix="in seconds, or None")
+        if self.progress is not None:
+            check_bool(self.progress, "progress", fix="or None for a terminal only")
         if self.parameter_degree is not None:
             check_int(self.parameter_degree, "parameter_degree", ge=0, le=MAX_DEGREE,
                       fix="or None to search from 0")

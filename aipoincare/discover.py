@@ -38,9 +38,10 @@ sparse invariants", arXiv:2305.19525.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
-from traincore import check_type, replace_fields
+from traincore import check_type, replace_fields, time_limit
 
 from . import stages, symbolic
 from .config import DEFAULT_DEGREE, DiscoveryConfig
@@ -64,7 +65,8 @@ def discover(system: System, basis: Any = None, *, config: DiscoveryConfig | Non
     **settings
         Fields of :class:`DiscoveryConfig` that replace the config's: ``degree``,
         ``points``, ``seed``, ``device``, ``tol``, ``exact``, ``certify``,
-        ``independence``, ... An unknown name is a ``TypeError``.
+        ``independence``, ``time_limit``, ``progress``, ... An unknown name is a
+        ``TypeError``.
 
     Returns
     -------
@@ -85,20 +87,23 @@ def discover(system: System, basis: Any = None, *, config: DiscoveryConfig | Non
         check_type(config, "config", DiscoveryConfig, "a DiscoveryConfig")
     cfg = replace_fields(config or DiscoveryConfig(), settings, "discover()")
     run = stages.Run.start(system, cfg)
-    for name in system.shadowed:
-        run.notes.append(f"The name {name!r} of this system shadows the built-in constant "
-                         f"{name}: in its expressions {name} is the user's, not the constant.")
-    if system.symbolic:
-        return symbolic.discover_family(run, basis)
-    with run.stage("basis"):
-        problem = stages.setup(run, basis)
-    with run.stage("sample"):
-        states = stages.sample(run, problem)
-    counts = stages.count(run, problem, states)  # times "exact" and "numerical" itself
-    with run.stage("sparsify"):
-        conserved = stages.sparsify(run, problem, states, counts)
-    with run.stage("independence"):
-        chosen = stages.choose(run, problem, states, counts, conserved)
-    with run.stage("certify"):
-        invariants = stages.certificates(run, problem, conserved, chosen)
-    return stages.assemble(run, problem, states, counts, conserved, chosen, invariants)
+    with time_limit(cfg.time_limit, what="the discovery", hint="raise the time limit "
+                    "(--time-limit), or lower --degree or --points"), contextlib.closing(run):
+        for name in system.shadowed:
+            run.notes.append(f"The name {name!r} of this system shadows the built-in constant "
+                             f"{name}: in its expressions {name} is the user's, not the "
+                             "constant.")
+        if system.symbolic:
+            return symbolic.discover_family(run, basis)
+        with run.stage("basis"):
+            problem = stages.setup(run, basis)
+        with run.stage("sample"):
+            states = stages.sample(run, problem)
+        counts = stages.count(run, problem, states)  # times "exact" and "numerical" itself
+        with run.stage("sparsify"):
+            conserved = stages.sparsify(run, problem, states, counts)
+        with run.stage("independence"):
+            chosen = stages.choose(run, problem, states, counts, conserved)
+        with run.stage("certify"):
+            invariants = stages.certificates(run, problem, conserved, chosen)
+        return stages.assemble(run, problem, states, counts, conserved, chosen, invariants)

@@ -23,7 +23,7 @@ import flint
 import numpy as np
 import sympy
 
-from traincore import check_memory
+from traincore import check_memory, check_time
 
 from .constraints import ConstraintSolver, constraint_solver
 from .errors import ExactNotApplicable
@@ -287,6 +287,7 @@ def _block_null_space(block: np.ndarray, rows: int, matrix, checks: np.ndarray,
     residues: np.ndarray | None = None
     modulus = 1
     for attempt in range(max_primes):
+        check_time("the exact counts")  # per block and prime: the unit of exact work
         p, a = matrix(attempt)
         nb = rref_mod_p(a[:rows, block], p)
         if base is None or nb.rank > base.rank:

@@ -25,6 +25,7 @@ import torch
 from traincore import (
     TSQR,
     check_memory,
+    check_time,
     choose_cut,
     cpu_threads,
     normalised_spectrum,
@@ -151,6 +152,7 @@ def _block_factors(basis: Basis, f_fn: FFn, x: torch.Tensor, blocks: Sequence[np
         for acc, idx in zip(accs, idxs, strict=True):
             acc.add(normalise_rows(a[:, idx]))
         del a  # before the next chunk is built: one chunk in memory at a time
+        check_time("the float null space")  # a long pass stops at the time limit
     return [acc.r for acc in accs], scale
 
 

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import sympy
 
-from traincore import check_memory
+from traincore import check_memory, check_time
 
 from .basis import Basis, PolynomialBasis, monomial_exponents
 from .constraints import constraint_solver
@@ -239,6 +239,7 @@ def polynomial_invariants(system, basis: Basis, rng: np.random.Generator, *,
     point = [int(rng.integers(1, p)) for _ in params]
     found: list[Vector] = []
     for d in degrees:
+        check_time(f"the parameter degree {d} null space")
         ext = ParameterBasis(basis, params, d)
         check_memory(40 * ext.size * max(1, ext.size // 4),
                      f"the parameter basis of degree {d} ({ext.size} functions)",

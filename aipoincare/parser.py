@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import math
+import sys
 from collections.abc import Callable, Mapping
 from fractions import Fraction
 from typing import Any
@@ -49,6 +50,26 @@ CONSTANT_PLACEHOLDERS: dict[str, sympy.Dummy] = {name: sympy.Dummy(name) for nam
 RESERVED = frozenset(FUNCTIONS)
 # An exponent this large on a number would make SymPy compute a gigantic integer.
 _MAX_NUMERIC_EXPONENT = 1000
+# The largest power of a number computed while parsing, in bits (about 30,000 digits: every
+# physical constant fits, a tower such as ((2**1000)**1000)**1000 does not).
+_MAX_NUMERIC_BITS = 100_000
+# Python refuses to read integers longer than this many digits (sys.get_int_max_str_digits).
+_INT_DIGITS = "Exceeds the limit"
+
+
+def _short_number(x: sympy.Expr) -> str:
+    text = str(x)
+    return text if len(text) <= 24 else f"{text[:12]}...({len(text)} characters)"
+
+
+def _power_too_large(base: sympy.Expr, exponent: sympy.Expr) -> bool:
+    """Whether ``base**exponent`` (two numbers) would be an unreasonably large number."""
+    if abs(exponent) > _MAX_NUMERIC_EXPONENT:
+        return True
+    if not base.is_Rational:  # a float-like number: its power cannot grow in size
+        return False
+    bits = int(abs(base.p)).bit_length() + int(base.q).bit_length()
+    return float(abs(exponent)) * bits > _MAX_NUMERIC_BITS
 
 
 def _where_text(where: str, text: str) -> str:
@@ -177,10 +198,11 @@ class _Builder:
         if isinstance(op, ast.Div):
             return left / right
         if isinstance(op, ast.Pow):
-            if (right.is_Number and left.is_Number
-                    and abs(right) > _MAX_NUMERIC_EXPONENT):
-                raise self.fail(node, f"The numeric power {left}**{right} is too large",
-                                f"use exponents up to {_MAX_NUMERIC_EXPONENT} on numbers.")
+            if right.is_Number and left.is_Number and _power_too_large(left, right):
+                raise self.fail(node, f"The numeric power {_short_number(left)}**"
+                                f"{_short_number(right)} is too large",
+                                f"use exponents up to {_MAX_NUMERIC_EXPONENT} on numbers, with "
+                                f"results under {_MAX_NUMERIC_BITS} bits.")
             return left ** right
         symbol = {ast.FloorDiv: "//", ast.Mod: "%", ast.MatMult: "@", ast.BitAnd: "&",
                   ast.BitOr: "|", ast.LShift: "<<", ast.RShift: ">>"}.get(type(op), "?")
@@ -276,6 +298,11 @@ def parse_expression(text: str | int | float, names: Mapping[str, sympy.Expr] | 
     try:
         tree = ast.parse(stripped, mode="eval")
     except SyntaxError as exc:
+        if _INT_DIGITS in str(exc.msg):
+            raise ExpressionError(
+                f"{_where_text(where, stripped)} has an integer of more than "
+                f"{sys.get_int_max_str_digits()} digits; write it in scientific notation "
+                "(e.g. 1.5e300) or as a product of powers (10**300).") from None
         col = exc.offset if exc.offset is not None else 0
         near = stripped[max(col - 1, 0):max(col - 1, 0) + 10]
         near_text = f" near {near!r}" if near else " at the end"

@@ -69,7 +69,7 @@ def scaling_weights(equations: Sequence[sympy.Expr], variables: Sequence[sympy.S
     ws = []
     for vec in mat.nullspace():
         w = list(vec[:n])
-        den = sympy.ilcm(*[sympy.Rational(v).q for v in w]) if w else 1
+        den = sympy.ilcm(1, 1, *[sympy.Rational(v).q for v in w])  # ilcm needs two or more
         w = [int(v * den) for v in w]
         if any(w):
             ws.append(w)

@@ -31,6 +31,8 @@ import flint
 import numpy as np
 import sympy
 
+from traincore import check_time
+
 from .constraints import constraint_solver
 from .evaluate import eval_mod_p
 from .exact import crt_pair, exact_null_space, random_prime, rational_reconstruct
@@ -130,6 +132,7 @@ def rank_drop_polynomial(system, basis, generic: int, line, degree: int,
         return None
     residues, modulus, shape, previous = None, 1, None, None
     for _ in range(max_primes):
+        check_time("the special values")
         p = random_prime(rng)
         g = _gcd_mod_p(system, basis, line, rank, degree, margin, p, rng)
         if g is None:

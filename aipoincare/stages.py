@@ -22,7 +22,9 @@ another matrix (trajectory data), a float spectrum computed only when asked, exa
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -33,7 +35,14 @@ import numpy as np
 import sympy
 import torch
 
-from traincore import check_memory, check_type, resolve_device
+from traincore import (
+    check_memory,
+    check_time,
+    check_type,
+    format_bytes,
+    resolve_device,
+    row_chunk_size,
+)
 
 from .basis import Basis, PolynomialBasis, make_basis
 from .certify import Certificate, certify_many
@@ -56,8 +65,12 @@ from .sparsify import closed_form, float_null_vectors, has_floats, reduce_sparse
 from .specs import BasisSpec
 from .system import System
 
-__all__ = ["Run", "Problem", "FloatStates", "Counts", "Conserved", "Chosen", "setup", "sample",
-           "count", "sparsify", "choose", "certificates", "assemble"]
+#: The stages a discovery goes through (the progress bar counts them).
+STAGES = ("basis", "sample", "exact", "numerical", "sparsify", "independence", "certify")
+
+__all__ = ["STAGES", "Run", "Problem", "FloatStates", "Counts", "Conserved", "Chosen", "setup",
+           "default_points", "plan_points", "sample", "count", "sparsify", "choose",
+           "certificates", "assemble"]
 
 
 @dataclass
@@ -74,20 +87,47 @@ class Run:
     timings: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     started: float = field(default_factory=time.perf_counter)
+    bar: Any = None  # tqdm bar over the stages, when progress is shown
 
     @classmethod
     def start(cls, system: System, config: DiscoveryConfig) -> Run:
-        return cls(system, config, resolve_device(config.device),
-                   np.random.default_rng(config.seed))
+        run = cls(system, config, resolve_device(config.device),
+                  np.random.default_rng(config.seed))
+        shown = sys.stderr.isatty() if config.progress is None else config.progress
+        if shown:
+            from tqdm.auto import tqdm
+
+            run.bar = tqdm(total=len(STAGES), desc="aipoincare", unit="stage", leave=False,
+                           file=sys.stderr, dynamic_ncols=True)
+        return run
 
     @contextlib.contextmanager
     def stage(self, name: str) -> Iterator[None]:
-        """Time a stage: its seconds are added to ``timings[name]``."""
+        """Time a stage (its seconds are added to ``timings[name]``), show it on the
+        progress bar, and stop at the time limit before and after it."""
+        check_time(f"the {name} stage")
+        if self.bar is not None:
+            self.bar.set_postfix_str(name)
         t = time.perf_counter()
         try:
             yield
         finally:
             self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - t
+        if self.bar is not None:
+            self.bar.update(1)
+        check_time(f"the {name} stage")
+
+    def announce(self, text: str) -> None:
+        """A note for the result, and a line on stderr now when progress is shown."""
+        self.notes.append(text)
+        if self.bar is not None:
+            self.bar.write(text, file=sys.stderr)
+
+    def close(self) -> None:
+        """Remove the progress bar (idempotent)."""
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
 
 
 @dataclass(frozen=True)
@@ -193,16 +233,79 @@ def setup(run: Run, basis: Any) -> Problem:
 # states and counts
 # ----------------------------------------------------------------------------------------
 
+def default_points(basis: Basis) -> int:
+    """Sample points when none are asked for: 1.2x the basis size + 10 (at least 20)."""
+    return max(20, math.ceil(1.2 * basis.size) + 10)
+
+
+def plan_points(run: Run, problem: Problem) -> int:
+    """The float sample points to draw, estimated in memory first (refused over budget).
+
+    With exact counts the float spectrum is evidence only (the picture, the confidence),
+    and more rows than the default add nothing to it: a larger request is capped, with a
+    note, instead of spending minutes and gigabytes (``points = 10**8`` once took 262 s
+    and 3.7 GB, where the exact count needed 16 points).
+    """
+    system, bas = run.system, problem.basis
+    asked = run.config.points or system.sampling.points or default_points(bas)
+    n_points = asked
+    if problem.solver is not None and system.sampling.data is None and \
+            asked > default_points(bas):
+        n_points = default_points(bas)
+        run.notes.append(f"The counts are exact (modular arithmetic); the float spectrum, "
+                         f"evidence only, uses {n_points} of the {asked} sample points asked "
+                         "for (more rows would not change it).")
+    n_vars = len(system.variables)
+    # candidates, kept states, their tensor copy and f at them (float64), a few at a time
+    states = 8 * n_points * n_vars * 5
+    chunk = 8 * min(n_points, row_chunk_size(bas.size * 4)) * bas.size * 4
+    check_memory(states + chunk, f"Sampling {n_points} points of {n_vars} variables for "
+                 f"{bas.size} basis functions", f"ask for fewer points (about "
+                 f"{default_points(bas)} are enough for the float spectrum)")
+    blocks = problem.blocks
+    run.announce(f"Plan: {bas.size} basis functions in {len(blocks)} block(s) (largest "
+                 f"{max(map(len, blocks))}), {n_points} sample points, counts "
+                 f"{'exact (modular)' if problem.solver is not None else 'numerical'}; "
+                 f"estimated memory {format_bytes(states + chunk)}.")
+    return n_points
+
+
+def _drop_overflow(run: Run, bas: Basis, samples: Samples,
+                   f_fn: Callable[[torch.Tensor], torch.Tensor]) -> Samples:
+    """Drop the states where ``grad b . f`` of a polynomial basis would overflow float64.
+
+    The sampler keeps states where f is finite; a monomial of degree d at |x| = 1e150 is
+    1e450 all the same, and one such row turns the float matrix into inf/NaN.
+    """
+    if not isinstance(bas, PolynomialBasis) or not len(samples.states):
+        return samples
+    x = torch.as_tensor(samples.states, dtype=torch.float64)
+    size = x.abs().amax(1).clamp_min(1).log10() * bas.degree  # |x|**d, log10
+    size += f_fn(x).abs().amax(1).clamp_min(1).log10()      # times |f|
+    ok = (size < 290).numpy()  # float64 ends near 1e308: keep a margin for the sums
+    if ok.all():
+        return samples
+    if not ok.any():
+        raise ValueError(f"No usable sample points: the polynomial basis of degree "
+                         f"{bas.degree} overflows float64 at every state drawn (|x| up to "
+                         f"{float(x.abs().max()):.3g}); lower the [sampling] scale (or "
+                         "low/high), or the degree.")
+    run.notes.append(f"{int((~ok).sum())} of {len(ok)} sample states dropped: the degree-"
+                     f"{bas.degree} basis overflows float64 there.")
+    return dataclasses.replace(samples, states=samples.states[ok],
+                               dropped=samples.dropped + int((~ok).sum()))
+
+
 def sample(run: Run, problem: Problem) -> FloatStates:
     """Float states where f (and a non-polynomial basis) is finite, on the constraint set."""
     system, bas = run.system, problem.basis
-    n_points = run.config.points or system.sampling.points or \
-        max(20, math.ceil(1.2 * bas.size) + 10)
+    n_points = plan_points(run, problem)
     f_fn = compile_torch(system.equations, system.variables)
     finite = () if isinstance(bas, PolynomialBasis) else tuple(bas.exprs)
     samples = draw_states(system, n_points, run.config.seed, spec=system.sampling,
                           device=run.device, f_fn=f_fn, finite=finite, min_points=1)
     run.notes.extend(samples.notes)
+    samples = _drop_overflow(run, bas, samples, f_fn)
     x = torch.as_tensor(samples.states, dtype=torch.float64, device=run.device)
     biggest = max(map(len, problem.blocks))
     if x.shape[0] < biggest:

@@ -179,6 +179,8 @@ def discover_family(run: Run, basis: Any) -> Discovery:
     """A discovery with symbolic parameters: the stages above, then the Discovery with its
     :class:`~aipoincare.result.Family`."""
     system, cfg = run.system, run.config
+    if run.bar is not None:  # two more stages: the exceptional set and the special values
+        run.bar.total = len(stages.STAGES) + 2
     with run.stage("basis"):
         problem, member, point = setup(run, basis)
     float_run = dataclasses.replace(run, system=member)  # shares notes and timings

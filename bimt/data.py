@@ -237,9 +237,13 @@ def check_batch(model: nn.Module, x: Any, y: Any, loss: Loss, name: str = "train
     """:func:`prepare_data` for one batch; ``out_shape`` (the model's output shape, as
     returned by an earlier call) skips the trial forward pass of a non-BioMLP model."""
     x, y = as_tensor(f"x_{name}", x), as_tensor(f"y_{name}", y)
-    if x.ndim < 1 or y.ndim < 1 or y.shape[0] != x.shape[0]:
+    if x.ndim < 1 or x.shape[0] == 0:
+        raise ValueError(f"The 'x_{name}' must hold at least one example (one per row); got "
+                         f"shape {tuple(x.shape)}.")
+    if y.ndim < 1 or y.shape[0] != x.shape[0]:
+        got = f"{y.shape[0]}" if y.ndim else "a single number (shape ())"
         raise ValueError(f"The 'y_{name}' must have one row per row of 'x_{name}' "
-                         f"({x.shape[0] if x.ndim else 0}); got {y.shape[0] if y.ndim else 0}.")
+                         f"({x.shape[0]}); got {got}.")
     dtype = _model_dtype(model)
     first = out_shape is None  # later batches of a loader skip the one-off checks
     if isinstance(model, BioMLP):

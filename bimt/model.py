@@ -20,6 +20,8 @@ from typing import Any
 import torch
 from torch import nn
 
+import traincore
+
 from .geometry import Shape, layer_coordinates, layer_size, normalize_shape
 from .layers import ACTIVATIONS, BioLinear
 from .spatial import Group, Row, Spatial, Wire
@@ -80,6 +82,11 @@ class BioMLP(nn.Module):
                              f"got {activation!r}.")
         if isinstance(in_fold, bool) or not isinstance(in_fold, int) or in_fold < 1:
             raise ValueError(f"The 'in_fold' must be a positive integer; got {in_fold!r}.")
+        # each layer holds its weights and the distance of every connection (float32)
+        sizes = [layer_size(s) for s in shapes]
+        connections = sum(a * b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
+        traincore.check_memory(2 * 4 * connections, f"The BioMLP with widths {sizes} "
+                               f"({connections} connections)", "use smaller widths")
         n_in = layer_size(shapes[0])
         if n_in % in_fold:
             raise ValueError(f"The input width {n_in} must be a multiple of 'in_fold' "

@@ -11,6 +11,8 @@
 ``network.html``          with ``html=True`` (``bimt train --html``): the interactive explorer
 ``checkpoint.pt``         to resume the run (``traincore`` checkpoint)
 ``log.jsonl``             the metric rows logged during training
+``.lock``                 while a run writes there: the lock that keeps a second run out
+                          (removed at the end; see :func:`traincore.lock_directory`)
 ========================  =====================================================================
 
 ``snapshots.pt`` is plain data, readable with ``torch.load(path, weights_only=True)``::
@@ -146,24 +148,27 @@ def run_task(task: Task | str, out: str | os.PathLike[str] | None = None, *,
     task = get_task(task) if isinstance(task, str) else task
     dev = traincore.resolve_device(device)
     out = traincore.ensure_writable_dir(Path(out if out is not None else f"runs/bimt-{task.name}"))
-    data = task.make(seed)
-    model = build_model(task, seed)
-    history = train(model, data.x_train, data.y_train, steps=steps or task.steps, seed=seed,
-                    x_test=data.x_test, y_test=data.y_test, device=dev, checkpoint_dir=out,
-                    log_path=out / "log.jsonl", resume=resume, progress=progress,
-                    **task.overrides)
-    analysis = analyse(model, 0.05)  # the one graph: modules, modularity, active, colours
-    pruned = prune(model, 0.05, data.x_test, data.y_test)
-    metrics = _metrics(task, model, history, analysis, pruned.loss_after, seed, dev)
-    model.cpu()
-    draw(model, out / "network.png", color_modules=True, analysis=analysis,
-         title=f"{task.name}, step {history.steps}")
-    animate(model, history.snapshots, out / "training.gif")
-    save_snapshots(out / SNAPSHOTS_NAME, model, history.snapshots)
-    if html:
-        from .explore import explore  # plotly is optional: imported only when asked for
+    # one run per directory: a second one would interleave the log and overwrite checkpoints
+    with traincore.lock_directory(out, fix="wait for it to finish or stop it, or give this "
+                                           "run another output directory (--out)"):
+        data = task.make(seed)
+        model = build_model(task, seed)
+        history = train(model, data.x_train, data.y_train, steps=steps or task.steps,
+                        seed=seed, x_test=data.x_test, y_test=data.y_test, device=dev,
+                        checkpoint_dir=out, log_path=out / "log.jsonl", resume=resume,
+                        progress=progress, **task.overrides)
+        analysis = analyse(model, 0.05)  # the one graph: modules, modularity, active, colours
+        pruned = prune(model, 0.05, data.x_test, data.y_test)
+        metrics = _metrics(task, model, history, analysis, pruned.loss_after, seed, dev)
+        model.cpu()
+        draw(model, out / "network.png", color_modules=True, analysis=analysis,
+             title=f"{task.name}, step {history.steps}")
+        animate(model, history.snapshots, out / "training.gif")
+        save_snapshots(out / SNAPSHOTS_NAME, model, history.snapshots)
+        if html:
+            from .explore import explore  # plotly is optional: imported only when asked for
 
-        explore(model, out / "network.html", snapshots=history.snapshots, title=task.name)
-    metrics["total_seconds"] = time.perf_counter() - start
-    traincore.atomic_write_json(out / "metrics.json", metrics)
+            explore(model, out / "network.html", snapshots=history.snapshots, title=task.name)
+        metrics["total_seconds"] = time.perf_counter() - start
+        traincore.atomic_write_json(out / "metrics.json", metrics)
     return RunResult(out, model, history, analysis, metrics)

@@ -203,6 +203,19 @@ def _callbacks(model: nn.Module, cfg: BIMTConfig, engine: Any, swapper: Swapper,
     return cbs
 
 
+def _check_training_memory(model: nn.Module, cfg: BIMTConfig) -> BIMTConfig:
+    """Refuse a run whose parameters and their training state would not fit the budget;
+    returns ``cfg``."""
+    params = sum(p.numel() * p.element_size() for p in model.parameters())
+    # the flat parameter vector, its gradient, Adam's two moments, the cost weights (two)
+    # and the model's own copy, plus one copy per snapshot kept for the animation
+    snapshots = cfg.steps // cfg.snapshot_every + 2 if cfg.snapshot_every else 0
+    traincore.check_memory((7 + snapshots) * params, f"Training this network ({params} bytes "
+                           f"of parameters, {snapshots} snapshots)",
+                           "use smaller widths, or fewer snapshots (snapshot_every)")
+    return cfg
+
+
 def train(model: nn.Module, x_train: Any, y_train: Any = None, *, steps: int | None = None,
           seed: int = 0, x_test: Any = None, y_test: Any = None,
           config: BIMTConfig | None = None, device: str | torch.device = "auto",
@@ -251,7 +264,7 @@ def train(model: nn.Module, x_train: Any, y_train: Any = None, *, steps: int | N
     True
     """
     describe(model)  # a clear error for a network without positions, before anything runs
-    cfg = _settings(config, steps, overrides)
+    cfg = _check_training_memory(model, _settings(config, steps, overrides))
     dev = traincore.resolve_device(device)
     traincore.seed_everything(seed)
     data = training_data(model, x_train, y_train, x_test, y_test, task=cfg.task, loss=loss,

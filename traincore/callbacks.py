@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -10,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-from .io import atomic_write_text
+from .io import atomic_write_text, write_error
 from .state import Loop
 from .validate import check_int
 
@@ -83,32 +84,63 @@ class ProgressBar(Callback):
             self._bar = None
 
 
+def _row_step(line: str) -> float:
+    """The step of one log line; ``inf`` for a line that is not a whole JSON row (a write
+    cut short by a crash or a full disk), so that it is dropped on resume."""
+    try:
+        row = json.loads(line)
+        return float(row.get("step", 0)) if isinstance(row, dict) else math.inf
+    except (ValueError, TypeError):
+        return math.inf
+
+
 class JSONLLogger(Callback):
     """Append each logged row of metrics as one JSON line to ``path``.
 
-    On resume, rows past the resumed step are dropped (they belong to the lost future).
+    On resume, rows past the resumed step are dropped (they belong to the lost future), and
+    so is a last line cut short by a crash. A write error (disk full) removes the partial
+    line and raises :class:`traincore.io.WriteError`.
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
-        self._fh: IO[str] | None = None
+        self._fh: IO[bytes] | None = None
 
     def on_start(self, loop: Loop) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         if loop.step > 0 and self.path.exists():
-            kept = [ln for ln in self.path.read_text().splitlines()
-                    if ln.strip() and json.loads(ln).get("step", 0) <= loop.step]
+            kept = [ln for ln in self.path.read_text(errors="replace").splitlines()
+                    if _row_step(ln) <= loop.step]
             atomic_write_text(self.path, "".join(ln + "\n" for ln in kept))
         elif loop.step == 0:
             atomic_write_text(self.path, "")
-        self._fh = open(self.path, "a")  # noqa: SIM115 - closed in on_end
+        try:
+            # unbuffered: after a failed write no buffer is left to be flushed again later
+            self._fh = open(self.path, "ab", buffering=0)  # noqa: SIM115 - closed in on_end
+        except OSError as exc:
+            raise write_error(exc, self.path) from None
 
     def on_step_end(self, loop: Loop) -> None:
         if loop.logged_now and self._fh is not None:
             row = {"step": loop.step, **{k: (v if not isinstance(v, float) or math.isfinite(v)
                                              else str(v)) for k, v in loop.logged.items()}}
-            self._fh.write(json.dumps(row) + "\n")
-            self._fh.flush()
+            self._append(json.dumps(row) + "\n")
+
+    def _append(self, line: str) -> None:
+        """Append one whole line; on a write error (disk full) cut a partial line off again."""
+        fh = self._fh
+        assert fh is not None
+        size = fh.tell()
+        data = memoryview(line.encode("utf-8"))
+        try:
+            while data:
+                data = data[fh.write(data) or 0:]
+        except OSError as exc:
+            self._fh = None
+            with contextlib.suppress(OSError):
+                os.truncate(self.path, size)
+            with contextlib.suppress(OSError):
+                fh.close()
+            raise write_error(exc, self.path) from None
 
     def on_end(self, loop: Loop) -> None:
         if self._fh is not None:

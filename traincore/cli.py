@@ -15,6 +15,7 @@ internal error (a bug: please report it)    1
 training diverged (NaN/Inf)                 1
 bad input (ValueError, TypeError, OSError)  2
 Ctrl-C                                      130
+``SIGTERM`` (``kill``, a batch scheduler)   143
 stdout closed early (``| head``)            141
 =========================================  ===========
 """
@@ -28,16 +29,19 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import NoReturn
 
+from .signals import terminate_raises
 from .state import NonFiniteError
 from .validate import range_text
 
-__all__ = ["EXIT_OK", "EXIT_INTERNAL", "EXIT_BAD_INPUT", "EXIT_INTERRUPTED", "ArgumentParser",
+__all__ = ["EXIT_OK", "EXIT_INTERNAL", "EXIT_BAD_INPUT", "EXIT_INTERRUPTED", "EXIT_TERMINATED",
+           "ArgumentParser",
            "UsageError", "int_arg", "number_arg", "run_cli", "run_command"]
 
 EXIT_OK = 0
 EXIT_INTERNAL = 1
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143  # 128 + SIGTERM
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a shell reports it
 
 
@@ -54,7 +58,7 @@ def run_command(action: Callable[[], int], *, interrupted: str,
     action : callable returning int
         The command's work; its return value is the exit status on success.
     interrupted : str
-        The line printed after ``error: `` on Ctrl-C (say what was kept).
+        The line printed after ``error: `` on Ctrl-C or ``SIGTERM`` (say what was kept).
     debug_env : str, optional
         Environment variable that, set to ``1``, re-raises errors with their traceback.
 
@@ -65,16 +69,20 @@ def run_command(action: Callable[[], int], *, interrupted: str,
     """
     debug = debug_env is not None and os.environ.get(debug_env) == "1"
     try:
-        return action()
+        with terminate_raises():  # SIGTERM unwinds like Ctrl-C: cleanups run, work is kept
+            return action()
     except BrokenPipeError:
         # the reader went away (e.g. `| head`): stop quietly, and keep Python from
         # complaining again when it flushes stdout at exit
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return EXIT_BROKEN_PIPE
-    except KeyboardInterrupt:
-        print(f"error: {interrupted}", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as exc:
+        # traincore.Interrupted knows its signal; a plain KeyboardInterrupt is Ctrl-C
+        status = getattr(exc, "exit_status", EXIT_INTERRUPTED)
+        prefix = "terminated by SIGTERM: " if status == EXIT_TERMINATED else ""
+        print(f"error: {prefix}{interrupted}", file=sys.stderr)
+        return status
     except NonFiniteError as exc:  # training diverged: not an input error
         if debug:
             raise

@@ -1,24 +1,23 @@
 """The one training loop of the toolkit: :func:`fit`.
 
 A step function does the work of one optimisation step; ``fit`` owns everything around
-it: schedules, callbacks, logging, progress, NaN/Inf guard, checkpoints, resume and Ctrl-C.
+it: schedules, callbacks, logging, progress, NaN/Inf guard, checkpoints, resume, Ctrl-C
+and SIGTERM.
 The state callbacks see (:class:`~traincore.state.Loop`) lives in :mod:`traincore.state`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
-import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
 from .callbacks import Callback, JSONLLogger, ProgressBar
 from .checkpoint import CHECKPOINT_NAME, CheckpointError, load_checkpoint, save_checkpoint
 from .seeding import get_rng_state, set_rng_state
+from .signals import DeferredSignals
 from .state import History, Loop, check_finite, to_float
 from .validate import check_int
 
@@ -94,27 +93,6 @@ class _Checkpoints:
         self.elapsed_before = float(payload.get("seconds", 0.0))
 
 
-@contextlib.contextmanager
-def _ctrl_c() -> Iterator[threading.Event]:
-    """Ctrl-C sets a flag honoured between steps (so the saved state is consistent); a
-    second Ctrl-C stops at once. Only the main thread can install a signal handler."""
-    interrupted = threading.Event()
-    if threading.current_thread() is not threading.main_thread():
-        yield interrupted
-        return
-
-    def on_sigint(signum: int, frame: Any) -> None:
-        if interrupted.is_set():
-            raise KeyboardInterrupt
-        interrupted.set()
-
-    previous = signal.signal(signal.SIGINT, on_sigint)
-    try:
-        yield interrupted
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
 def _step(loop: Loop, step_fn: StepFn, schedules: Mapping[str, Callable[[int], float]],
           log_every: int, guard_every: int) -> None:
     """One step of ``step_fn`` with its scheduled values, then logging and the NaN guard."""
@@ -135,7 +113,7 @@ def _step(loop: Loop, step_fn: StepFn, schedules: Mapping[str, Callable[[int], f
 
 
 def _run(loop: Loop, step_fn: StepFn, schedules: Mapping[str, Callable[[int], float]],
-         callbacks: Sequence[Callback], ckpts: _Checkpoints, interrupted: threading.Event,
+         callbacks: Sequence[Callback], ckpts: _Checkpoints, interrupted: DeferredSignals,
          log_every: int, guard_every: int, checkpoint_every: int) -> None:
     """The steps from ``loop.step`` to the end, with callbacks, stops and checkpoints."""
     for cb in callbacks:
@@ -144,9 +122,9 @@ def _run(loop: Loop, step_fn: StepFn, schedules: Mapping[str, Callable[[int], fl
         _step(loop, step_fn, schedules, log_every, guard_every)
         for cb in callbacks:
             cb.on_step_end(loop)
-        if interrupted.is_set():
+        if interrupted:  # Ctrl-C or SIGTERM arrived during the step: keep it, then stop
             ckpts.save(loop)
-            raise KeyboardInterrupt
+            interrupted.raise_if_set()
         if loop.stop_reason is not None:
             loop.history.status = f"stopped: {loop.stop_reason}"
             ckpts.save(loop)
@@ -209,7 +187,7 @@ def fit(
         JSONL metrics log.
     checkpoint_dir : path, optional
         Where ``checkpoint.pt`` is written every ``checkpoint_every`` steps, at the end, on
-        :meth:`Loop.stop` and on Ctrl-C, and resumed from when ``resume`` is true.
+        :meth:`Loop.stop` and on Ctrl-C or SIGTERM, and resumed from when ``resume`` is true.
     config : mapping, optional
         Saved in checkpoints; resuming with a different config is refused.
     progress : bool, optional
@@ -223,8 +201,8 @@ def fit(
     ------
     NonFiniteError
         When a metric becomes NaN or Inf; the last good checkpoint is kept.
-    KeyboardInterrupt
-        On Ctrl-C, after saving a checkpoint of the last completed step.
+    traincore.Interrupted
+        On Ctrl-C or ``SIGTERM`` (a ``KeyboardInterrupt``), after saving a checkpoint.
     """
     check_int(steps, "steps", ge=0)
     check_int(log_every, "log_every", ge=0, fix="0 logs only at the end")
@@ -238,7 +216,7 @@ def fit(
                      ProgressBar(progress, desc=desc), *callbacks]
     completed = False
     try:
-        with _ctrl_c() as interrupted:
+        with DeferredSignals() as interrupted:  # Ctrl-C, SIGTERM: stop between steps
             _run(loop, step_fn, dict(schedules or {}), all_callbacks, ckpts, interrupted,
                  log_every, guard_every or log_every or 0, checkpoint_every)
         completed = True

@@ -18,6 +18,8 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from .io import write_error
+
 try:  # POSIX: an advisory lock keeps two writers from interleaving their lines
     import fcntl
 except ImportError:  # pragma: no cover - Windows: no lock, single writer assumed
@@ -184,12 +186,20 @@ class ResultTable:
                 batch_keys.add(key)
                 lines.append(_dumps(dict(row)) + "\n")
             if lines:
-                fh.seek(0, os.SEEK_END)
-                fh.write("".join(lines).encode("utf-8"))
-                fh.flush()
-                os.fsync(fh.fileno())
+                # unbuffered on the descriptor (opened for appending): after a failed write
+                # there is no buffer left that a later flush would try to write again
+                fd = fh.fileno()
+                view = memoryview("".join(lines).encode("utf-8"))
+                try:
+                    while view:
+                        view = view[os.write(fd, view):]
+                    os.fsync(fd)
+                except OSError as exc:  # disk full, quota, size limit: no partial batch stays
+                    with contextlib.suppress(OSError):
+                        os.ftruncate(fd, self._size)
+                    raise write_error(exc, self.path) from None
                 self._keys |= batch_keys
-                self._size = fh.tell()
+                self._size = os.fstat(fd).st_size
         return len(lines)
 
     # -- internals ----------------------------------------------------------------------
