@@ -13,7 +13,7 @@ from .discover import discover
 from .errors import DataFileError, ExpressionError, NoSamplesError, SystemFileError
 from .parser import parse_expression
 from .report import to_latex, to_text
-from .result import Discovery, Invariant, to_dict, to_json
+from .result import Discovery, Exceptional, Family, Invariant, SpecialValue, to_dict, to_json
 from .sampling import Samples, sample_states
 from .specs import BasisSpec, SamplingSpec
 from .system import System
@@ -41,6 +41,8 @@ __all__ = [
     "BASES", "Basis", "Certificate", "Discovery", "DiscoveryConfig", "ExpressionBasis",
     "Invariant", "PolynomialBasis", "ProductBasis", "certify", "certify_many", "discover",
     "make_basis",
+    # families (symbolic parameters)
+    "Exceptional", "Family", "SpecialValue",
     # output
     "to_dict", "to_json", "to_latex", "to_text", *_PLOTTING,
 ]

@@ -3,7 +3,8 @@
 ``certify(H, system)`` checks that the Lie derivative ``grad H . f`` vanishes (on the
 constraint set when there is one) and returns a :class:`Certificate` saying how:
 
-* ``"symbolic"``: the numerator of ``grad H . f`` (a polynomial) expands to 0.
+* ``"symbolic"``: the numerator of ``grad H . f`` (a polynomial) expands to 0. This
+  needs ``grad H . f`` rational, not ``H`` (``log(x)`` in ``H`` is fine).
 * ``"symbolic-modulo-constraints"``: the same after substituting each solved variable
   ``v = -b/a`` of a constraint linear in ``v`` (so the numerator vanishes on the set).
 * ``"identity-test"``: exact evaluation of ``grad H . f`` at random points of the
@@ -16,6 +17,12 @@ constraint set when there is one) and returns a :class:`Certificate` saying how:
 
 ``verified`` is True only when one of these checks ran and passed; a check that fails gives
 False with the residual; one that cannot decide says so in ``detail``.
+
+With symbolic parameters (:attr:`System.symbolic`) every check runs on
+:meth:`System.extended`, the parameters being variables with zero derivative: a passed
+check is an identity in the variables *and* the parameters (the identity test draws random
+parameter values too), so the invariant is conserved for every parameter value where the
+equations are defined.
 """
 
 from __future__ import annotations
@@ -191,6 +198,7 @@ def certify_many(exprs: Sequence[sympy.Expr], system, seed: int = 0, points: int
     check_choice(method, "method", ("auto", "symbolic", "identity-test", "mpmath-50-digits"),
                  where="of the certificate")
     hs = [as_expr(h) for h in exprs]
+    system = system.extended()  # symbolic parameters: identities in them too
     variables = tuple(system.variables)
     rng = np.random.default_rng(seed)
     f_rational, f_size = _system_facts(variables, tuple(system.equations))
@@ -204,7 +212,9 @@ def certify_many(exprs: Sequence[sympy.Expr], system, seed: int = 0, points: int
     batch: list[int] = []
     for k, h in enumerate(hs):
         check_time("the certificates")  # a symbolic check can be long: stop between them
-        rational = f_rational and is_rational_function(h, variables)
+        # exact checks need grad H . f rational: H itself may hold logs of rational functions
+        rational = f_rational and (is_rational_function(h, variables) or
+                                   is_rational_function(lie_derivative(h, system), variables))
         if method == "mpmath-50-digits" or (method == "auto" and not rational):
             out[k] = _mpmath_check(h, lie_derivative(h, system), system, solver, rng, points)
         elif not rational:

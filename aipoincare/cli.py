@@ -4,7 +4,8 @@
 
     aipoincare discover FILE [--degree N] [--points N] [--seed N] [--device auto|cpu|cuda]
                              [--json PATH] [--plot PATH] [--latex PATH] [--tol X]
-                             [--time-limit SECONDS] [--quiet]
+                             [--time-limit SECONDS] [--quiet] [--symbolic NAME,NAME]
+                             [--parameter-degree N]
     aipoincare examples [--copy DIR]
 
 Bad input (a wrong file, option, data file, a basis over the memory budget, an unavailable
@@ -65,6 +66,12 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--tol", type=number_arg(0, 1, example="1e-9"),
                    help="relative singular-value cut instead of the largest gap (numerical "
                         "counts only)")
+    d.add_argument("--symbolic", metavar="NAME,NAME", type=_names,
+                   help="parameters of the file that stay symbols (as \"symbolic\" in the "
+                        "file): invariants for all their values")
+    d.add_argument("--parameter-degree", type=int_arg(0, 8), metavar="N",
+                   help="with symbolic parameters: degree of the coefficients in them "
+                        "(default: the lowest that finds every invariant)")
     d.add_argument("--json", metavar="PATH", help="write the result as JSON")
     d.add_argument("--plot", metavar="PATH",
                    help="write the figures (.png, .svg or .pdf)")
@@ -78,6 +85,15 @@ def build_parser() -> argparse.ArgumentParser:
                                    "counts and paths.")
     e.add_argument("--copy", metavar="DIR", help="copy the example files into DIR")
     return parser
+
+
+def _names(text: str) -> list[str]:
+    """``--symbolic k1,k2``: a comma-separated list of names (each checked by load_system)."""
+    names = [n.strip() for n in text.split(",")]
+    if not text.strip() or any(not n for n in names):
+        raise argparse.ArgumentTypeError(f"expected parameter names separated by commas, "
+                                         f"e.g. k1,k2; got {text!r}")
+    return names
 
 
 def _check_output(path: str, option: str, suffixes: Sequence[str] | None = None) -> Path:
@@ -120,13 +136,17 @@ def _discover(args: argparse.Namespace) -> int:
         outputs["latex"] = _check_output(args.latex, "--latex")
     if args.plot:
         outputs["plot"] = _check_output(args.plot, "--plot", PLOT_FORMATS)
-    system = load_system(_resolve_file(args.file))
+    system = load_system(_resolve_file(args.file), symbolic=args.symbolic or ())
+    if args.parameter_degree is not None and not system.symbolic:
+        raise UsageError("--parameter-degree applies to symbolic parameters, and this system "
+                         "has none; declare some with --symbolic NAME,NAME or drop the option.")
     from .discover import discover
 
     # discover resolves the device first: a bad or unavailable one fails before any work
     result = discover(system, degree=args.degree, points=args.points, seed=args.seed,
                       device=args.device, tol=args.tol, time_limit=args.time_limit,
-                      progress=False if args.quiet else None)
+                      progress=False if args.quiet else None,
+                      parameter_degree=args.parameter_degree)
     # Render everything in memory first: no output file is touched unless all succeeded.
     rendered: dict[str, tuple[Path, str | bytes]] = {}
     if "json" in outputs:

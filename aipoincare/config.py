@@ -61,6 +61,12 @@ class DiscoveryConfig:
     progress : bool or None
         Before the work, one line with the basis size, blocks, points and estimated memory,
         then a progress bar over the stages, on stderr; None: only when stderr is a terminal.
+    parameter_degree : int or None
+        With symbolic parameters: the degree of the invariants' coefficients in them; None
+        raises it from 0 until every generic invariant is found (up to 6).
+    special_values : bool
+        With symbolic parameters: search the parameter values where the basis holds more
+        invariants (one effective parameter; see :mod:`aipoincare.special`).
     """
 
     degree: int | None = None          # None: from the system file, else DEFAULT_DEGREE
@@ -78,6 +84,8 @@ class DiscoveryConfig:
     threads: int = 1                   # blocks are small: extra threads mostly wait (below)
     time_limit: float | None = None    # None: as long as it takes (the CLI's --time-limit)
     progress: bool | None = None       # None: on a terminal only (never in logs or pipes)
+    parameter_degree: int | None = None  # None: the lowest degree that finds them all
+    special_values: bool = True        # seconds on small families; skipped when unsupported
 
     # Why one thread: the float blocks have a few hundred columns, where LAPACK's OpenMP
     # threads spend their time waiting for each other as soon as another process shares the
@@ -106,3 +114,7 @@ class DiscoveryConfig:
             check_number(self.time_limit, "time_limit", gt=0, fix="in seconds, or None")
         if self.progress is not None:
             check_bool(self.progress, "progress", fix="or None for a terminal only")
+        if self.parameter_degree is not None:
+            check_int(self.parameter_degree, "parameter_degree", ge=0, le=MAX_DEGREE,
+                      fix="or None to search from 0")
+        check_bool(self.special_values, "special_values")

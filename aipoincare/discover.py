@@ -18,6 +18,11 @@ stage function each in :mod:`aipoincare.stages`:
    (:mod:`aipoincare.independence`);
 6. certificates (:mod:`aipoincare.certify`).
 
+With symbolic parameters (:attr:`System.symbolic`), steps 3 to 5 are those of
+:mod:`aipoincare.symbolic`: generic counts, invariants polynomial in the parameters in a
+canonical primitive form, certificates that are identities in the variables and the
+parameters, then the exceptional set and the special values (``Discovery.family``).
+
 Functional independence on a constrained system is decided with ambient gradients by
 default (``independence="ambient"``): the fluids' constraint functions are conserved by
 the flow everywhere (not only on the constraint set), so they are genuine invariants of the
@@ -38,7 +43,7 @@ from typing import Any
 
 from traincore import check_type, replace_fields, time_limit
 
-from . import stages
+from . import stages, symbolic
 from .config import DEFAULT_DEGREE, DiscoveryConfig
 from .result import Discovery
 from .system import System
@@ -84,6 +89,12 @@ def discover(system: System, basis: Any = None, *, config: DiscoveryConfig | Non
     run = stages.Run.start(system, cfg)
     with time_limit(cfg.time_limit, what="the discovery", hint="raise the time limit "
                     "(--time-limit), or lower --degree or --points"), contextlib.closing(run):
+        for name in system.shadowed:
+            run.notes.append(f"The name {name!r} of this system shadows the built-in constant "
+                             f"{name}: in its expressions {name} is the user's, not the "
+                             "constant.")
+        if system.symbolic:
+            return symbolic.discover_family(run, basis)
         with run.stage("basis"):
             problem = stages.setup(run, basis)
         with run.stage("sample"):

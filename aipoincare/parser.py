@@ -22,7 +22,7 @@ import sympy
 
 from .errors import ExpressionError, SystemFileTypeError
 
-__all__ = ["CONSTANTS", "FUNCTIONS", "RESERVED", "parse_expression"]
+__all__ = ["CONSTANTS", "CONSTANT_PLACEHOLDERS", "FUNCTIONS", "RESERVED", "parse_expression"]
 
 #: Math functions allowed in expressions, with their number of arguments.
 FUNCTIONS: dict[str, tuple[Callable[..., sympy.Expr], int]] = {
@@ -38,10 +38,16 @@ FUNCTIONS: dict[str, tuple[Callable[..., sympy.Expr], int]] = {
     "atan": (sympy.atan, 1),
     "Abs": (sympy.Abs, 1),
 }
-#: Named constants allowed in expressions.
+#: Named constants allowed in expressions. A variable, parameter or definition may take one
+#: of these names (``E`` for an enzyme): in that system the user's name wins.
 CONSTANTS: dict[str, sympy.Expr] = {"pi": sympy.pi, "E": sympy.E}
-#: Names a variable, parameter or definition may not take.
-RESERVED = frozenset(FUNCTIONS) | frozenset(CONSTANTS)
+#: What a constant's name stands for in an expression parsed before the system's names are
+#: known (``free_names=True``, e.g. a basis given on its own): :class:`System` replaces it by
+#: the user's variable or parameter of that name, else by the constant.
+CONSTANT_PLACEHOLDERS: dict[str, sympy.Dummy] = {name: sympy.Dummy(name) for name in CONSTANTS}
+#: Names a variable, parameter or definition may not take: the functions (a call must stay
+#: a call). Constants are not reserved (see :data:`CONSTANTS`).
+RESERVED = frozenset(FUNCTIONS)
 # An exponent this large on a number would make SymPy compute a gigantic integer.
 _MAX_NUMERIC_EXPONENT = 1000
 # The largest power of a number computed while parsing, in bits (about 30,000 digits: every
@@ -144,10 +150,10 @@ class _Builder:
 
     def name(self, node: ast.Name) -> sympy.Expr:
         ident = node.id
-        if ident in self.names:
+        if ident in self.names:  # a user's name wins over a constant's (E for an enzyme)
             return self.names[ident]
         if ident in CONSTANTS:
-            return CONSTANTS[ident]
+            return CONSTANT_PLACEHOLDERS[ident] if self.free_names else CONSTANTS[ident]
         if ident in FUNCTIONS:
             raise self.fail(node, f"The function {ident!r} is used without arguments",
                             f"call it, e.g. {ident}(x).")
@@ -246,13 +252,15 @@ def parse_expression(text: str | int | float, names: Mapping[str, sympy.Expr] | 
         SymPy syntax (``**`` for powers). Numbers become exact (``0.1`` is ``1/10``).
     names : mapping of str to sympy.Expr, optional
         The names an expression may use (variables, parameter values, definitions) and what
-        each stands for. The functions in :data:`FUNCTIONS` and constants ``pi``, ``E`` are
-        always allowed.
+        each stands for. The functions in :data:`FUNCTIONS` are always allowed, and so are the
+        constants ``pi``, ``E`` unless ``names`` has a name of theirs (then the name wins).
     where : str
         Where the text came from, for error messages (e.g. ``"[equations] x of lv.toml"``).
     free_names : bool
         If True, unknown names become plain symbols instead of errors (used for basis
-        expressions before the variables are known; :class:`System` checks them later).
+        expressions before the variables are known; :class:`System` checks them later), and
+        ``pi``, ``E`` become the placeholders :data:`CONSTANT_PLACEHOLDERS` (the system
+        decides whether they are its own names or the constants).
 
     Returns
     -------

@@ -15,7 +15,7 @@ from typing import Any
 
 import sympy
 
-from .result import Discovery, Invariant, expr_to_str, finite_or_none
+from .result import Discovery, Family, Invariant, expr_to_str, finite_or_none
 
 __all__ = ["to_latex", "to_text"]
 
@@ -78,6 +78,33 @@ def _certificate(inv: Invariant) -> str:
     return text
 
 
+def _where(equations: Any) -> str:
+    return ", ".join(f"{expr_to_str(e)} = 0" for e in equations)
+
+
+def family_lines(family: Family) -> list[str]:
+    """The text report's lines on symbolic parameters: what the counts mean, the
+    exceptional set, the special values."""
+    lines = [f"Symbolic parameters {', '.join(family.parameters)}: counts and invariants hold "
+             "for generic values (coefficients of degree <= "
+             f"{family.parameter_degree} in them), each invariant for every value.",
+             "Exceptional set (outside it the invariants are also nonzero and independent):"]
+    if not family.exceptional:
+        lines[-1] += " none"
+    lines.extend(f"  - where {_where(x.equations)}: {x.reason}" for x in family.exceptional)
+    if family.special is None:
+        lines.append(f"Special parameter values: {family.special_note}.")
+        return lines
+    lines.append("Special parameter values (more invariants in this basis):"
+                 + ("" if family.special else " none"))
+    for sv in family.special:
+        lines.append(f"  - where {_where([sv.condition])}: nullity {sv.nullity}"
+                     + (", spanned by" if sv.invariants else ""))
+        lines.extend(f"      {expr_to_str(e)}" for e in sv.invariants)
+    lines.append(f"  ({family.special_note})")
+    return lines
+
+
 def _fmt_seconds(value: Any) -> str:
     v = finite_or_none(value)
     return "?" if v is None else (f"{v:.2f} s" if v < 100 else f"{v:.0f} s")
@@ -122,6 +149,9 @@ def to_text(discovery: Discovery, expected: Mapping[str, int] | None = None,
             lines.append(f"  {' ' * (width + 1)}   {_certificate(inv)}")
     else:
         lines.append("No conserved quantity in this basis.")
+    if d.family is not None:
+        lines.append("")
+        lines.extend(family_lines(d.family))
     extra = list(d.conserved)
     if max_conserved and len(extra) > len(d.invariants):
         lines.append("")
@@ -177,6 +207,10 @@ def to_latex(discovery: Discovery, standalone: bool = False) -> str:
     out.append(f"Basis of {d.basis_size} functions in ${names}$, "
                f"{d.points} sample points. Nullity {d.nullity}, independent conserved "
                f"quantities {d.independent} ({_tex_text(how)}).")
+    if d.family is not None:
+        params = ", ".join(sympy.latex(sympy.Symbol(k)) for k in d.family.parameters)
+        out.append(f"Symbolic parameters ${params}$: generic counts; each invariant is "
+                   "conserved for every parameter value.")
     out.append("")
     if d.invariants:
         out.append("\\begin{align*}")

@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 import sympy
 
-__all__ = ["Invariant", "Discovery", "expr_to_str", "to_dict", "to_json"]
+__all__ = ["Invariant", "Discovery", "Exceptional", "SpecialValue", "Family", "expr_to_str",
+           "to_dict", "to_json"]
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,72 @@ class Invariant:
     residual: float = 0.0
     detail: str = ""
     coefficients: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Exceptional:
+    """Parameter values where a result about a family may not hold.
+
+    Attributes
+    ----------
+    equations : tuple of sympy.Expr
+        The set is where all of them vanish (polynomials in the symbolic parameters).
+    reason : str
+        What happens there, e.g. "H3 vanishes identically".
+    """
+
+    equations: tuple[sympy.Expr, ...]
+    reason: str
+
+
+@dataclass(frozen=True)
+class SpecialValue:
+    """Parameter values where the basis holds more invariants than for generic values.
+
+    Attributes
+    ----------
+    condition : sympy.Expr
+        A polynomial in the parameters; the special values are its zeros.
+    nullity : int
+        The dimension of the conserved subspace there (more than the generic one).
+    invariants : tuple of sympy.Expr
+        A basis of the conserved subspace on the special set (coefficients in the remaining
+        parameters), when it was computed; empty otherwise.
+    """
+
+    condition: sympy.Expr
+    nullity: int
+    invariants: tuple[sympy.Expr, ...] = ()
+
+
+@dataclass(frozen=True)
+class Family:
+    """How a discovery with symbolic parameters is to be read.
+
+    Attributes
+    ----------
+    parameters : tuple of str
+        The symbolic parameters; the invariants are expressions in them and the variables.
+    generic_point : dict of str to sympy.Rational
+        The parameter values of the float evidence (spectrum, plots, float coefficients).
+    parameter_degree : int
+        Highest degree of the invariants' coefficients in the parameters.
+    exceptional : tuple of Exceptional
+        Where the stated invariants degenerate or the equations are undefined. Outside it
+        the invariants are conserved, nonzero and linearly independent; the counts are the
+        generic ones (over the field of rational functions of the parameters).
+    special : tuple of SpecialValue or None
+        Parameter values with more invariants in the basis (None: not searched).
+    special_note : str
+        How the special values were searched, or why not.
+    """
+
+    parameters: tuple[str, ...]
+    generic_point: dict[str, Any]
+    parameter_degree: int
+    exceptional: tuple[Exceptional, ...] = ()
+    special: tuple[SpecialValue, ...] | None = None
+    special_note: str = ""
 
 
 @dataclass
@@ -99,6 +166,9 @@ class Discovery:
     jacobian_ranks : dict of str to int
         Exact Jacobian ranks of the whole conserved subspace with "ambient" gradients and
         along the constraint set ("tangent"); empty when not computed exactly.
+    family : Family or None
+        With symbolic parameters: the parameters, the exceptional set and the special
+        values; the counts are then generic counts. None otherwise.
     """
 
     name: str
@@ -122,10 +192,16 @@ class Discovery:
     notes: list[str] = field(default_factory=list)
     independence: str = "ambient"
     jacobian_ranks: dict[str, int] = field(default_factory=dict)
+    family: Family | None = None
 
     @property
     def basis_size(self) -> int:
         return len(self.basis_labels)
+
+    @property
+    def symbolic(self) -> list[str]:
+        """The symbolic parameters (empty for a system without them)."""
+        return list(self.family.parameters) if self.family is not None else []
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON document of CONTRACT.md as a dict (see :func:`to_dict`)."""
@@ -214,6 +290,23 @@ def _invariant_dict(inv: Invariant) -> dict[str, Any]:
     }
 
 
+def _family_dict(family: Family | None) -> dict[str, Any] | None:
+    if family is None:
+        return None
+    special = None if family.special is None else [
+        {"condition": expr_to_str(s.condition), "nullity": int(s.nullity),
+         "invariants": [expr_to_str(e) for e in s.invariants]} for s in family.special]
+    return {
+        "parameters": list(family.parameters),
+        "generic_point": _jsonable(dict(family.generic_point)),
+        "parameter_degree": int(family.parameter_degree),
+        "exceptional": [{"equations": [expr_to_str(e) for e in x.equations],
+                         "reason": x.reason} for x in family.exceptional],
+        "special_values": special,
+        "special_note": family.special_note,
+    }
+
+
 def to_dict(discovery: Discovery) -> dict[str, Any]:
     """The JSON document of CONTRACT.md as a dict of plain JSON types.
 
@@ -221,8 +314,14 @@ def to_dict(discovery: Discovery) -> dict[str, Any]:
     invariants[expr, latex, verified, method], spectrum, seconds``. Added evidence: each
     invariant's ``residual``, ``detail`` and ``coefficients``; ``gap``, ``confidence``,
     ``exact``, ``count_method``, ``dropped``, ``timings``, ``notes``, ``conserved`` (a sparse
-    basis of the conserved subspace) and ``independence_spectrum``. Non-finite numbers are
-    ``null``; ``json.dumps(..., allow_nan=False)`` accepts the result.
+    basis of the conserved subspace) and ``independence_spectrum``; ``symbolic`` (the
+    symbolic parameters' names, empty without them) and ``family`` (null without them:
+    the generic point, parameter degree, exceptional set and special values). Non-finite
+    numbers are ``null``; ``json.dumps(..., allow_nan=False)`` accepts the result.
+
+    Every expression string parses back with :func:`sympy.parse_expr` given the declared
+    names: ``local_dict={n: sympy.Symbol(n) for n in doc["variables"] + doc["symbolic"]}``
+    (needed when a name is also one of SymPy's, such as ``E``, ``I``, ``O``, ``beta``).
     """
     d = discovery
     return {
@@ -244,6 +343,8 @@ def to_dict(discovery: Discovery) -> dict[str, Any]:
         "independence_spectrum": _spectrum(d.independence_spectrum),
         "timings": {str(k): finite_or_none(v) for k, v in dict(d.timings).items()},
         "notes": [str(n) for n in d.notes],
+        "symbolic": d.symbolic,
+        "family": _family_dict(d.family),
     }
 
 

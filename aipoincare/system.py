@@ -22,7 +22,7 @@ import sympy
 from traincore import check_int, check_type
 
 from .errors import SYSTEM_ERRORS, ExpressionError, SystemFileError, SystemFileTypeError
-from .parser import RESERVED, parse_expression
+from .parser import CONSTANT_PLACEHOLDERS, CONSTANTS, RESERVED, parse_expression
 from .specs import BasisSpec, SamplingSpec, from_table
 
 __all__ = ["System"]
@@ -33,6 +33,8 @@ _SAMPLING_KEYS = ("distribution", "scale", "low", "high", "points", "data")
 _IDENT = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 # a plain number written as text (parameters): 3, -0.5, 1e-3, 2/3
 _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?(/\d+)?$")
+#: The value of a parameter that stays a symbol (``k4 = "symbolic"``).
+SYMBOLIC = "symbolic"
 
 
 # ----------------------------------------------------------------------------------------
@@ -51,12 +53,16 @@ def _check_name(name: Any, what: str) -> str:
             "with a letter (e.g. x1, NO2), and no Python keyword.")
     if name in RESERVED:
         raise SystemFileError(
-            f"{what} {name!r} clashes with the built-in function or constant {name!r}; "
-            "rename it.")
+            f"{what} {name!r} clashes with the built-in function {name!r} (function names "
+            "stay reserved; the constants E and pi may be reused); rename it.")
     return name
 
 
-def _parameter_value(name: str, value: Any, where: str) -> sympy.Rational:
+def _parameter_value(name: str, value: Any, where: str) -> sympy.Rational | sympy.Symbol:
+    if isinstance(value, str) and value.strip() == SYMBOLIC:
+        return sympy.Symbol(name)  # stays a symbol: invariants for all its values
+    if isinstance(value, sympy.Symbol) and value.name == name:
+        return value  # a symbolic parameter passed on (System.specialise)
     if isinstance(value, sympy.Basic):
         if value.is_Rational:
             return sympy.Rational(value)
@@ -75,9 +81,9 @@ def _parameter_value(name: str, value: Any, where: str) -> sympy.Rational:
         except ZeroDivisionError:
             raise SystemFileError(f"{where} {name!r} divides by zero: {value!r}.") from None
     raise SystemFileError(
-        f"{where} {name!r} must be a number (e.g. {name} = 0.5); got "
-        f"{type(value).__name__} {value!r}; write it without quotes, or move an "
-        "expression to [definitions].")
+        f"{where} {name!r} must be a number (e.g. {name} = 0.5) or \"{SYMBOLIC}\"; got "
+        f"{type(value).__name__} {value!r}; write a number without quotes, \"{SYMBOLIC}\" "
+        "for a parameter that stays a symbol, or move an expression to [definitions].")
 
 
 def _split_names(value: Any, src: str) -> list[Any]:
@@ -101,9 +107,12 @@ def _expr(value: Any, where: str, names: Mapping[str, sympy.Expr],
         raise SystemFileTypeError(f"{where} must be a SymPy expression; got "
                                   f"{type(value).__name__} {value!r}.")
     # map symbols by name, so Symbol('x', real=True) and 'x' are the same variable, and a
-    # parameter or definition written as a symbol is substituted
+    # parameter or definition written as a symbol is substituted; a constant's placeholder
+    # (a basis parsed on its own) becomes the user's name if declared, else the constant
     repl = {s: names[s.name] for s in value.free_symbols
             if s.name in names and names[s.name] != s}
+    repl.update({s: CONSTANTS[s.name] for s in value.free_symbols
+                 if s.name not in names and CONSTANT_PLACEHOLDERS.get(s.name) == s})
     expr = value.xreplace(repl) if repl else value
     unknown = sorted(s.name for s in expr.free_symbols if s.name not in var_names)
     if unknown:
@@ -194,12 +203,14 @@ class System:
         names: dict[str, sympy.Expr] = {s.name: s for s in symbols}
         params = self._parameters(set(names), src)
         names.update(params)
-        defs = self._definitions(names, var_names, src)
+        # what may stay free in an expression: the variables and the symbolic parameters
+        free = var_names + [p for p, v in params.items() if isinstance(v, sympy.Symbol)]
+        defs = self._definitions(names, var_names, src, free)
         names.update(defs)
-        equations = self._equations(var_names, names, src)
+        equations = self._equations(var_names, names, src, free)
         constraints = []
         for key, value in _items(self.constraints, "constraints", src):
-            c = _expr(value, f"[constraints] {key}{src}", names, var_names)
+            c = _expr(value, f"[constraints] {key}{src}", names, free)
             if c.is_number:
                 raise SystemFileError(
                     f"[constraints] {key}{src} is the constant {c}, not an expression in the "
@@ -216,7 +227,7 @@ class System:
                            ("definitions", defs), ("equations", equations),
                            ("constraints", tuple(constraints)), ("basis", basis),
                            ("sampling", sampling),
-                           ("expected", self._expected(names, var_names, src))):
+                           ("expected", self._expected(names, free, src))):
             object.__setattr__(self, key, value)
 
     # -- the parts, in the order they may refer to each other -----------------------------
@@ -238,7 +249,7 @@ class System:
         if not isinstance(self.parameters, Mapping):
             raise SystemFileTypeError(f"[parameters]{src} must be a table name -> number; got "
                                       f"{type(self.parameters).__name__}.")
-        params: dict[str, sympy.Rational] = {}
+        params: dict[str, sympy.Rational | sympy.Symbol] = {}
         for key, value in self.parameters.items():
             pname = _check_name(key, f"The parameter{src}")
             if pname in taken:
@@ -248,7 +259,7 @@ class System:
         return params
 
     def _definitions(self, names: Mapping[str, sympy.Expr], var_names: Sequence[str],
-                     src: str) -> dict[str, sympy.Expr]:
+                     src: str, free: Sequence[str]) -> dict[str, sympy.Expr]:
         if not isinstance(self.definitions, Mapping):
             raise SystemFileTypeError(f"[definitions]{src} must be a table name -> expression; "
                                       f"got {type(self.definitions).__name__}.")
@@ -262,11 +273,11 @@ class System:
                 raise SystemFileError(f"The definition {dname!r}{src} has the name of a "
                                       f"{kind}; rename it.")
             defs[dname] = known[dname] = _expr(text, f"[definitions] {dname}{src}", known,
-                                               var_names)
+                                               free)
         return defs
 
     def _equations(self, var_names: list[str], names: Mapping[str, sympy.Expr],
-                   src: str) -> tuple[sympy.Expr, ...]:
+                   src: str, free: Sequence[str]) -> tuple[sympy.Expr, ...]:
         eqs = self.equations
         if isinstance(eqs, Mapping):
             by_name: dict[str, Any] = {}
@@ -297,7 +308,7 @@ class System:
                 raise SystemFileError(
                     f"'equations'{src} must have one entry per variable "
                     f"({len(var_names)}: {', '.join(var_names)}); got {len(eq_list)}.")
-        return tuple(_expr(e, f"[equations] {v}{src}", names, var_names)
+        return tuple(_expr(e, f"[equations] {v}{src}", names, free)
                      for v, e in zip(var_names, eq_list, strict=True))
 
     @staticmethod
@@ -307,11 +318,21 @@ class System:
             basis = from_table(BasisSpec, basis, _BASIS_KEYS, "[basis]", src)
         check_type(basis, "basis", BasisSpec, "a BasisSpec or a table", where=src.strip(),
                    errors=SYSTEM_ERRORS)
-        exprs = tuple(_expr(e, f"[basis] expressions[{i}]{src}", names, var_names)
-                      for i, e in enumerate(basis.expressions))
-        return BasisSpec(basis.kind, basis.degree, exprs)
+        exprs = []
+        for i, e in enumerate(basis.expressions):
+            where = f"[basis] expressions[{i}]{src}"
+            expr = _expr(e, where, names, list(var_names) + [
+                n for n, v in names.items() if isinstance(v, sympy.Symbol) and n not in var_names])
+            used = sorted(s.name for s in expr.free_symbols if s.name not in var_names)
+            if used:
+                raise ExpressionError(
+                    f"{where} uses the symbolic parameter(s) {', '.join(map(repr, used))}; "
+                    "basis functions are functions of the variables only (the parameters "
+                    "enter through the invariants' coefficients); remove them from the basis.")
+            exprs.append(expr)
+        return BasisSpec(basis.kind, basis.degree, tuple(exprs))
 
-    def _expected(self, names: Mapping[str, sympy.Expr], var_names: Sequence[str],
+    def _expected(self, names: Mapping[str, sympy.Expr], free: Sequence[str],
                   src: str) -> dict[str, Any]:
         if not isinstance(self.expected, Mapping):
             raise SystemFileTypeError(f"[expected]{src} must be a table; got "
@@ -323,7 +344,7 @@ class System:
                                       f"keys are {', '.join(_EXPECTED_KEYS)}.")
             if key == "invariants":
                 items = _items(value, "invariants", src)
-                out[key] = tuple(_expr(v, f"[expected] invariants[{i}]{src}", names, var_names)
+                out[key] = tuple(_expr(v, f"[expected] invariants[{i}]{src}", names, free)
                                  for i, v in items)
             else:
                 out[key] = check_int(value, key, ge=0, where=f"of [expected]{src}",
@@ -382,6 +403,76 @@ class System:
     def variable_names(self) -> list[str]:
         """The variable names, in order."""
         return [v.name for v in self.variables]
+
+    @property
+    def symbolic(self) -> tuple[sympy.Symbol, ...]:
+        """The symbolic parameters (declared ``"symbolic"``), in declaration order."""
+        return tuple(v for v in self.parameters.values() if isinstance(v, sympy.Symbol))
+
+    @property
+    def shadowed(self) -> list[str]:
+        """Names of this system that are also built-in constants (``E``, ``pi``): here they
+        mean the user's variable, parameter or definition."""
+        mine = [*self.variable_names, *self.parameters, *self.definitions]
+        return [n for n in mine if n in CONSTANTS]
+
+    def specialise(self, values: Mapping[str, Any]) -> System:
+        """The same system with some symbolic parameters given numbers.
+
+        Parameters
+        ----------
+        values : mapping of str to number
+            Symbolic parameter name -> value (exact: ``0.5`` is ``1/2``).
+
+        Examples
+        --------
+        >>> s = System("x y", ["k*y", "-k*x"], parameters={"k": "symbolic"})
+        >>> s.specialise({"k": 2}).equations, s.specialise({"k": 2}).symbolic
+        ((2*y, -2*x), ())
+        """
+        symbolic = {s.name for s in self.symbolic}
+        for key in values:
+            if key not in symbolic:
+                have = ", ".join(sorted(symbolic)) or "none"
+                raise ValueError(f"specialise() got {key!r}, which is not a symbolic parameter "
+                                 f"of {self.name!r} (symbolic: {have}); give values of symbolic "
+                                 "parameters only.")
+        params = {k: (values[k] if k in values else v) for k, v in self.parameters.items()}
+        repl = {sympy.Symbol(k): _parameter_value(k, values[k], "The value of the parameter")
+                for k in values}
+
+        def sub(e: sympy.Expr) -> sympy.Expr:
+            return e.xreplace(repl) if repl else e
+
+        expected = dict(self.expected)
+        if "invariants" in expected:
+            expected["invariants"] = tuple(sub(e) for e in expected["invariants"])
+        return System(self.variables, tuple(sub(e) for e in self.equations), name=self.name,
+                      constraints=tuple(sub(e) for e in self.constraints), parameters=params,
+                      basis=self.basis, sampling=self.sampling, expected=expected,
+                      source=self.source,
+                      definitions={k: sub(v) for k, v in self.definitions.items()})
+
+    def extended(self) -> System:
+        """The system in the variables and the symbolic parameters, each parameter a
+        variable with zero derivative (``dk/dt = 0``); ``self`` when none is symbolic.
+
+        An invariant of this system is conserved for every value of the parameters, so its
+        certificates are identities in the variables and the parameters.
+
+        Examples
+        --------
+        >>> s = System("x y", ["k*y", "-k*x"], parameters={"k": "symbolic"})
+        >>> s.extended().variables, s.extended().equations
+        ((x, y, k), (k*y, -k*x, 0))
+        """
+        params = self.symbolic
+        if not params:
+            return self
+        zeros = [sympy.Integer(0)] * len(params)
+        return System((*self.variables, *params), (*self.equations, *zeros),
+                      name=self.name, constraints=self.constraints, sampling=self.sampling,
+                      source=self.source)
 
     @property
     def is_rational(self) -> bool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ else:  # pragma: no cover - Python 3.10
 from traincore import check_type
 
 from .errors import SYSTEM_ERRORS, SystemFileError, SystemFileTypeError
-from .system import System
+from .system import SYMBOLIC, System
 
 __all__ = ["load_system", "system_from_dict"]
 
@@ -32,13 +32,17 @@ _TABLES = ("parameters", "definitions", "equations", "constraints", "basis", "sa
            "expected")
 
 
-def load_system(path: str | os.PathLike[str]) -> System:
+def load_system(path: str | os.PathLike[str], symbolic: Iterable[str] = ()) -> System:
     """Read a system file (TOML, format in the documentation's "System files" page).
 
     Parameters
     ----------
     path : str or path-like
         The ``.toml`` file. A relative ``[sampling] data`` path is taken relative to it.
+    symbolic : iterable of str
+        Parameters of the file that stay symbols, as if the file said ``k = "symbolic"``
+        (a number given in the file is replaced); what ``aipoincare discover --symbolic``
+        passes.
 
     Returns
     -------
@@ -86,11 +90,42 @@ def load_system(path: str | os.PathLike[str]) -> System:
         raise SystemFileError(f"The system file {str(p)!r} has an integer of more than "
                               f"{sys.get_int_max_str_digits()} digits; no setting needs one, "
                               "write a smaller number.") from None
-    return system_from_dict(data, source=str(p))
+    return system_from_dict(data, source=str(p), symbolic=symbolic)
 
 
-def system_from_dict(data: Mapping[str, Any], source: str | None = None) -> System:
-    """Build a :class:`System` from the parsed TOML table (the file layout as a dict)."""
+def _make_symbolic(parameters: Mapping[str, Any], names: Iterable[str], variables: Any,
+                   src: str) -> dict[str, Any]:
+    """The [parameters] table with ``names`` declared symbolic (checked one by one)."""
+    if isinstance(names, str) or not isinstance(names, Iterable):
+        raise SystemFileTypeError(f"The 'symbolic' parameters{src} must be a list of parameter "
+                                  f"names such as [\"k1\", \"k2\"]; got "
+                                  f"{type(names).__name__} {names!r}.")
+    out = dict(parameters)
+    declared = ", ".join(parameters) or "none"
+    seen: set[str] = set()
+    for name in names:
+        if not isinstance(name, str) or not name.strip():
+            raise SystemFileError(f"The 'symbolic' parameters{src} must be non-empty names; got "
+                                  f"{name!r}; write e.g. --symbolic k1,k2.")
+        name = name.strip()
+        if name in seen:
+            raise SystemFileError(f"The symbolic parameter {name!r}{src} is named twice; name "
+                                  "each parameter once.")
+        seen.add(name)
+        if name not in parameters:
+            kind = ("a variable" if isinstance(variables, list) and name in variables
+                    else "not a parameter")
+            raise SystemFileError(f"The symbolic parameter {name!r}{src} is {kind} of the "
+                                  f"system (its [parameters]: {declared}); name a parameter "
+                                  "declared under [parameters].")
+        out[name] = SYMBOLIC
+    return out
+
+
+def system_from_dict(data: Mapping[str, Any], source: str | None = None,
+                     symbolic: Iterable[str] = ()) -> System:
+    """Build a :class:`System` from the parsed TOML table (the file layout as a dict);
+    ``symbolic`` as in :func:`load_system`."""
     src = f" ({source})" if source else ""
     if not isinstance(data, Mapping):
         raise SystemFileTypeError(f"A system must be a table; got {type(data).__name__}.")
@@ -121,6 +156,8 @@ def system_from_dict(data: Mapping[str, Any], source: str | None = None) -> Syst
             raise SystemFileTypeError(f"[{key}]{src} must be a table (a [{key}] section); got "
                                       f"{type(value).__name__} {value!r}.")
         tables[key] = value
+    if not isinstance(symbolic, (list, tuple)) or symbolic:
+        tables["parameters"] = _make_symbolic(tables["parameters"], symbolic, variables, src)
     sampling = dict(tables["sampling"])
     data_file = sampling.get("data")
     if isinstance(data_file, str) and data_file.strip() and source:

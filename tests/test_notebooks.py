@@ -25,7 +25,7 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 MAX_BYTES = 2_000_000
 #: The tutorials of issue 5; each must exist.
 EXPECTED = ["01_quickstart", "02_fluid_3d", "03_custom_basis", "04_bimt_symbolic",
-            "05_bimt_classification", "06_bimt_modular_addition"]
+            "05_bimt_classification", "06_bimt_modular_addition", "08_symbolic_parameters"]
 #: Facts each notebook must print under the quick switch: exact mathematical results that
 #: any correct toolkit gives (counts, certificates, identifications), so a notebook that runs
 #: but shows a wrong answer fails too. BIMT results depend on training length and are only
@@ -48,12 +48,21 @@ EXPECT = {
         "(R x P)_z: verified=True",
     ],
     "03_custom_basis": [
-        "log(y)    [mpmath-50-digits, verified=True]",
+        "log(y)    [symbolic, verified=True]",  # grad H . f is rational: a proof
         "nullity 4, independent 3 (exact), 3 verified",
         "[symbolic-modulo-constraints, verified=True]",
         "states used: 40 of 40 rows",
     ],
     "04_bimt_symbolic": ["test MSE", "Module({"],
+    "08_symbolic_parameters": [
+        "nullity 3, independent 3 (generic), parameter degree 1",
+        "at k4 = k5 = 0: 0",
+        "H1 = -alpha*log(y) + beta*y + delta*x - gamma*log(x)    [symbolic, verified=True]",
+        "where a + b = 0: nullity 2",
+        "{'a': 1, 'b': -1} nullity 2 independent 2",
+        "[C + E, E - P - S]",
+        "Euler's number: True",
+    ],
     "05_bimt_classification": ["test accuracy", "weights; test loss"],
     "06_bimt_modular_addition": ["test accuracy", "modularity Q"],
 }

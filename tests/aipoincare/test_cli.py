@@ -366,3 +366,84 @@ def test_python_dash_m(tmp_path: Path) -> None:
 
 def test_module_exports() -> None:
     assert cli.__all__ == ["main", "example_paths"]
+
+
+# ---------------------------------------------------------------- symbolic parameters
+
+
+def test_symbolic_option_on_a_numeric_file(tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    out_json = tmp_path / "chem.json"
+    names = ",".join(f"k{i}" for i in range(1, 11))
+    code, out, err = run(["discover", "atmospheric_chemistry", "--symbolic", names, "--json",
+                          str(out_json)], capsys)
+    assert code == 0, err
+    assert "Symbolic parameters k1, k2" in out and "where k4 = 0, k5 = 0" in out
+    doc = json.loads(out_json.read_text())
+    assert doc["symbolic"] == names.split(",") and doc["family"]["parameter_degree"] == 1
+    local = {n: sympy.Symbol(n) for n in doc["variables"] + doc["symbolic"]}
+    exprs = [parse_expr(inv["expr"], local_dict=local) for inv in doc["invariants"]]
+    k4, k5 = local["k4"], local["k5"]
+    third = [e for e in exprs if e.has(k4)][0]
+    # the same as the file form (k = "symbolic"), and conserved for every k: checked here
+    formula = (2 * (2 * k4 - k5) * local["H2"] + k5 * (
+        3 * local["NO"] + local["NO2"] - 2 * local["O3"] - 2 * local["HCHO"]
+        - 3 * local["HO2"] - 2 * local["HO2H"] - local["OH"] - 2 * local["O"]))
+    assert sympy.simplify(third / formula) in (1, -1)
+
+
+@pytest.mark.parametrize("argv, pattern", [
+    (["--symbolic", "k11"], r"The symbolic parameter 'k11' \(.*\) is not a parameter of the "
+                            r"system \(its \[parameters\]: k1, .*k10\); name a parameter"),
+    (["--symbolic", "O3"], r"The symbolic parameter 'O3' .* is a variable of the system"),
+    (["--symbolic", "k1,k1"], r"The symbolic parameter 'k1' .* is named twice"),
+    (["--symbolic", "k1,,k2"], r"argument --symbolic: expected parameter names separated by "
+                               r"commas, e\.g\. k1,k2; got 'k1,,k2'"),
+    (["--symbolic", ""], r"argument --symbolic: expected parameter names"),
+    (["--parameter-degree", "2"], r"--parameter-degree applies to symbolic parameters, and "
+                                  r"this system has none"),
+    (["--symbolic", "k1,k2,k3,k4,k5,k6,k7,k8,k9,k10", "--parameter-degree", "0"],
+     r"only 2 have coefficients polynomial of degree <= 0 in the parameters .*raise "
+     r"parameter_degree \(--parameter-degree\)"),
+])
+def test_symbolic_bad_input(argv: list[str], pattern: str, tmp_path: Path,
+                            capsys: pytest.CaptureFixture[str]) -> None:
+    out_json = tmp_path / "o.json"
+    assert_bad_input(*run(["discover", "atmospheric_chemistry", *argv, "--json",
+                           str(out_json)], capsys), pattern)
+    assert not out_json.exists()
+
+
+def test_a_parameter_both_numeric_and_symbolic_in_a_file(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(tmp_path, LV + '\n[parameters]\nk = 0.5\nk = "symbolic"\n')
+    assert_bad_input(*run(["discover", str(path)], capsys),
+                     r"is not valid TOML: .*(Cannot overwrite|duplicate|already).*line")
+
+
+def test_symbolic_value_in_the_file_and_names_of_constants(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """SIR with rates symbolic and a variable I; a parameter named pi; E as an enzyme."""
+    sir = ('name = "SIR"\nvariables = ["S", "I", "R"]\n[parameters]\nb = "symbolic"\n'
+           'pi = 2\n[equations]\nS = "-pi*b*S*I"\nI = "pi*b*S*I - I"\nR = "I"\n'
+           '[basis]\ndegree = 1\n')
+    out_json = tmp_path / "sir.json"
+    code, out, err = run(["discover", str(write(tmp_path, sir)), "--json", str(out_json)],
+                         capsys)
+    assert code == 0, err
+    assert out.count("shadows the built-in constant pi") == 1
+    doc = json.loads(out_json.read_text())
+    assert doc["symbolic"] == ["b"] and doc["nullity"] == 1
+    local = {n: sympy.Symbol(n) for n in doc["variables"] + doc["symbolic"]}
+    h = parse_expr(doc["invariants"][0]["expr"], local_dict=local)
+    assert sympy.expand(h - local["S"] - local["I"] - local["R"]) == 0
+    assert parse_expr("I", local_dict=local) == sympy.Symbol("I")  # not the imaginary unit
+    assert parse_expr("I") == sympy.I  # why local_dict is needed
+    code, out, err = run(["discover", "michaelis_menten", "--quiet", "--json",
+                          str(out_json)], capsys)
+    assert code == 0, err
+    doc = json.loads(out_json.read_text())
+    assert sum("shadows the built-in constant E" in n for n in doc["notes"]) == 1
+    local = {n: sympy.Symbol(n) for n in doc["variables"] + doc["symbolic"]}
+    for inv in doc["invariants"]:
+        assert not parse_expr(inv["expr"], local_dict=local).has(sympy.E)

@@ -115,3 +115,43 @@ def test_definitions_are_kept_and_substituted() -> None:
     assert s.expected == {"invariants": (x**2 + 1,)}
     with pytest.raises(SystemFileError, match=r"The definition 'x' has the name of a variable"):
         System("x", ["x"], definitions={"x": "1"})
+
+
+# ---------------------------------------------------------------- names of constants
+
+
+def test_variables_and_parameters_may_be_named_e_pi_i() -> None:
+    s = System("E S C I", {"E": "-E*S + C", "S": "-E*S + C", "C": "E*S - C", "I": "pi*C"},
+               parameters={"pi": 3})
+    e, c, i = sympy.symbols("E C I")
+    assert s.equations[0] == -e * sympy.Symbol("S") + c and not s.equations[0].has(sympy.E)
+    assert s.equations[3] == 3 * c  # the parameter pi = 3, not 3.14159...
+    assert s.shadowed == ["E", "pi"]  # I is not one of the parser's constants
+    assert System("x", ["-x*E"], parameters={"E": 0.5}).equations == (-x / 2,)
+    assert System("x", ["-x*E"]).equations == (-sympy.E * x,)  # undeclared: the constant
+
+
+def test_basis_expressions_resolve_constant_names_to_the_users() -> None:
+    spec = BasisSpec("expressions", expressions=["E", "log(E)", "pi*E"])
+    mine = System("E S", ["-E*S", "E*S"], basis=spec)
+    e = sympy.Symbol("E")
+    assert mine.basis.expressions == (e, sympy.log(e), sympy.pi * e)
+    theirs = System("x", ["-x"]).resolve_basis(BasisSpec("expressions", expressions=["E*x"]))
+    assert theirs.expressions == (sympy.E * x,)
+
+
+def test_symbolic_parameters_in_python() -> None:
+    s = System("x y", {"x": "k*y", "y": "-k*x"}, parameters={"k": "symbolic", "c": 2})
+    k = sympy.Symbol("k")
+    assert s.symbolic == (k,) and s.parameters == {"k": k, "c": 2}
+    assert s.specialise({"k": 0.5}).equations == (y / 2, -x / 2)
+    assert s.specialise({"k": 0.5}).symbolic == ()
+    assert s.extended().variables == (x, y, k) and s.extended().equations[2] == 0
+    with pytest.raises(ValueError, match=r"specialise\(\) got 'c', which is not a symbolic "
+                                         r"parameter of 'system' \(symbolic: k\)"):
+        s.specialise({"c": 1})
+    with pytest.raises(SystemFileError, match=r"'k' must be a number \(e\.g\. k = 0\.5\) or "
+                                              r"\"symbolic\"; got str 'symbol'"):
+        System("x", ["k*x"], parameters={"k": "symbol"})
+    with pytest.raises(ExpressionError, match=r"Unknown name\(s\) 'q'"):
+        System([x], [sympy.Symbol("q") * x], parameters={"k": "symbolic"})

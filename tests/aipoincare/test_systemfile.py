@@ -167,20 +167,29 @@ BAD_FILES = [
     (LV.replace('x = "x*(y - z)"', 'x = "x*(y - z"'), ExpressionError,
      r"Syntax error in \[equations\] x \(.*\) = 'x\*\(y - z' at column 3"),
     (lv_with(parameters='k = "fast"'), SystemFileError,
-     r"The parameter \(.*sys\.toml\) 'k' must be a number \(e\.g\. k = 0\.5\); got str 'fast'"),
+     r"The parameter \(.*sys\.toml\) 'k' must be a number \(e\.g\. k = 0\.5\) or \"symbolic\"; "
+     r"got str 'fast'"),
+    (lv_with(parameters='k = "Symbolic"'), SystemFileError,
+     r"'k' must be a number \(e\.g\. k = 0\.5\) or \"symbolic\"; got str 'Symbolic'; write a "
+     r"number without quotes, \"symbolic\" for a parameter that stays a symbol"),
     (lv_with(parameters="k = true"), SystemFileError, r"The parameter .* 'k' must be a number"),
     (lv_with(parameters="k = nan"), SystemFileError, r"'k' must be a finite number; got nan"),
     (lv_with(parameters="x = 1"), SystemFileError,
      r"The parameter 'x' .* has the name of a variable"),
-    (lv_with(parameters="sin = 1"), SystemFileError, r"clashes with the built-in function"),
+    (lv_with(parameters="sin = 1"), SystemFileError,
+     r"The parameter .* 'sin' clashes with the built-in function 'sin' \(function names stay "
+     r"reserved; the constants E and pi may be reused\); rename it\."),
+    (LV.replace('["x", "y", "z"]', '["x", "y", "exp"]'), SystemFileError,
+     r"The variable .* 'exp' clashes with the built-in function 'exp'"),
+    (lv_with(parameters='k = "symbolic"', basis='kind = "expressions"\nexpressions = ["k*x"]'),
+     ExpressionError, r"\[basis\] expressions\[0\] .* uses the symbolic parameter\(s\) 'k'; basis "
+     r"functions are functions of the variables only"),
     (lv_with(parameters="k = 1", definitions='k = "x"'), SystemFileError,
      r"The definition 'k' .* has the name of a parameter or earlier definition"),
     (LV.replace('["x", "y", "z"]', '["x", "y", "z", "x"]'), SystemFileError,
      r"The variable 'x' .* is declared twice in 'variables'"),
     (LV.replace('["x", "y", "z"]', '["x", "y", "2z"]'), SystemFileError,
      r"The variable .* '2z' is not a valid name"),
-    (LV.replace('["x", "y", "z"]', '["x", "y", "E"]'), SystemFileError,
-     r"The variable .* 'E' clashes with the built-in function or constant 'E'"),
     (LV.replace('["x", "y", "z"]', '"x y z"'), SystemFileTypeError,
      r"'variables' \(.*\) must be a list of names such as \[\"x\", \"y\"\]; got str"),
     (LV.replace('variables = ["x", "y", "z"]\n', ""), SystemFileError,
@@ -291,3 +300,16 @@ def test_unrelated_extra_keys_are_tolerated(tmp_path):
     path = tmp_path / "lv.toml"
     path.write_text('description = "from another tool"\n' + LV + "\n[metadata]\nauthor = 'me'\n")
     assert [str(v) for v in load_system(path).variables] == ["x", "y", "z"]
+
+
+def test_load_system_with_symbolic_parameters(tmp_path: Path) -> None:
+    path = tmp_path / "sys.toml"
+    path.write_text(lv_with(parameters="k = 0.5\nc = 2"))
+    s = load_system(path, symbolic=["k"])
+    assert [p.name for p in s.symbolic] == ["k"] and s.parameters["c"] == 2
+    assert load_system(path).symbolic == ()
+    with pytest.raises(SystemFileTypeError, match=r"The 'symbolic' parameters .* must be a list "
+                                                  r"of parameter names .*; got str 'k'"):
+        load_system(path, symbolic="k")
+    with pytest.raises(SystemFileError, match=r"The symbolic parameter 'x' .* is a variable"):
+        load_system(path, symbolic=["x"])
