@@ -45,6 +45,7 @@ from .swap import SwapReport, swap_neurons, torch_optimizer_moments
 from .swapper import Swapper, relocate
 from .tasks import TASKS, Task, TaskData, build_model, get_task
 from .training import TrainingHistory, train
+from .transformer import BioTransformer
 
 __all__ = [
     "ACTIVATIONS", "BioLinear", "BioMLP", "layer_coordinates", "from_torch",
@@ -58,4 +59,5 @@ __all__ = [
     "RunResult", "run_task", "load_snapshots",
     "Explorer", "explore", "load_run", "export_graph", "read_graph",
     "TASKS", "Task", "TaskData", "build_model", "get_task",
+    "BioTransformer",
 ]

@@ -37,6 +37,7 @@ from .model import BioMLP
 from .modularity import summarize
 from .spatial import describe
 from .swapper import Swapper
+from .transformer import BioTransformer
 
 __all__ = ["TrainingHistory", "RunState", "train", "model_config"]
 
@@ -306,6 +307,7 @@ def model_config(model: nn.Module) -> dict[str, Any]:
 
 #: Model classes that :func:`model_from_config` rebuilds, by the name ``model_config`` stores.
 MODEL_CLASSES: dict[str, type[nn.Module]] = {"BioMLP": BioMLP}
+MODEL_CLASSES["BioTransformer"] = BioTransformer
 
 
 def model_from_config(config: dict[str, Any]) -> nn.Module:
