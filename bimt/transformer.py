@@ -222,7 +222,8 @@ class BioTransformer(nn.Module):
                        Group(f"v{layer}", "attn", c_res, e, head_size=hd),
                        Group(f"mlp{layer}", "mlp", block.fc1.out_coordinates, self.mlp_hidden)]
             r = len(rows) - 1  # the stream entering the block
-            rows += [Row(f"qk{layer}", 2, "attention"), Row(f"v{layer}", label="attention"),
+            rows += [Row(f"qk{layer}", 2, "attention q, k"),
+                     Row(f"v{layer}", label="attention v"),
                      Row("residual", label="residual"), Row(f"mlp{layer}", label="MLP-hidden"),
                      Row("residual", label="residual")]
             wires += [Wire(p + "qk.weight", r, r + 1, p + "qk.bias"),

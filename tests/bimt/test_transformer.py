@@ -86,9 +86,11 @@ def test_swaps_that_break_the_structure_change_the_function() -> None:
         t[:, [i, j]] = t[:, [j, i]]
 
     # q only (rows 0, 1 of qk), not k (rows 8, 9)
-    assert changed(lambda tr: (rows(tr.blocks[0].qk.weight, 0, 1), rows(tr.blocks[0].qk.bias, 0, 1)))
+    assert changed(lambda tr: (rows(tr.blocks[0].qk.weight, 0, 1),
+                               rows(tr.blocks[0].qk.bias, 0, 1)))
     # v without proj
-    assert changed(lambda tr: (rows(tr.blocks[0].v.weight, 0, 1), rows(tr.blocks[0].v.bias, 0, 1)))
+    assert changed(lambda tr: (rows(tr.blocks[0].v.weight, 0, 1),
+                               rows(tr.blocks[0].v.bias, 0, 1)))
     # across heads: q, k, v and proj all together but dims 0 and 4 are in different heads
     def across(tr):
         b = tr.blocks[0]
@@ -121,13 +123,13 @@ def test_heads_confine_attention_swaps() -> None:
 def test_swap_pass_keeps_the_outputs_and_lowers_the_cost() -> None:
     tr = _net(seed=5)
     x = _x()
-    before, cost0 = tr(x), float(bimt.connection_cost(tr))
+    before, cost0 = tr(x), float(bimt.connection_cost(tr).detach())
     mats = cost_matrices(tr)
     report = swap_pass(tr, mats, top_k=8)
     assert report.swaps > 0
     assert {p[0] for p in report.pairs} >= {"residual"}
     assert (tr(x) - before).abs().max() < 1e-10
-    cost1 = float(bimt.connection_cost(tr))
+    cost1 = float(bimt.connection_cost(tr).detach())
     assert cost1 < cost0 and cost1 - cost0 == pytest.approx(report.cost_change, rel=1e-6)
 
 
@@ -144,14 +146,14 @@ def test_connection_cost_equals_a_loop_over_every_edge() -> None:
         where[f"mlp{k}"] = b.fc1.out_coordinates
     total = 0.0
     for wire in spec.wires:
-        w = params[wire.weight]
+        w = params[wire.weight].detach()
         src, dst = spec.rows[wire.src], spec.rows[wire.dst]
         n_src, n_dst = spec.group(src.group).n, spec.group(dst.group).n
         for r, c in itertools.product(range(w.shape[0]), range(w.shape[1])):
             a, b = where[dst.group][r % n_dst], where[src.group][c % n_src]
             d = float(torch.linalg.vector_norm((a - b).double()))
             total += abs(float(w[r, c])) * (d + 0.1)
-    assert float(bimt.connection_cost(tr)) == pytest.approx(total, rel=1e-9)
+    assert float(bimt.connection_cost(tr).detach()) == pytest.approx(total, rel=1e-9)
     n_weights = sum(params[w.weight].numel() for w in spec.wires)
     assert n_weights == (3 * 8 + 2 * (3 * 8 * 8 + 8 * 8 + 2 * 8 * 12) + 8 * 2)
 
@@ -225,7 +227,7 @@ def test_pictures_graph_and_explorer(tmp_path) -> None:
     bimt.draw(tr, tmp_path / "net.png", color_modules=True, title="transformer")
     assert (tmp_path / "net.png").stat().st_size > 1000
     labels = [r.label for r in spec.rows]
-    assert labels[:3] == ["input", "embedding", "attention"]
+    assert labels[:4] == ["input", "embedding", "attention q, k", "attention v"]
     assert {"residual", "MLP-hidden", "output"} <= set(labels)
     pytest.importorskip("plotly")
     bimt.explore(tr, tmp_path / "net.html")
@@ -244,7 +246,7 @@ def test_bad_arguments() -> None:
 
 
 def test_config_rebuilds_the_structure() -> None:
-    from bimt.training import model_from_config, model_config
+    from bimt.training import model_config, model_from_config
 
     tr = _net()
     again = model_from_config(model_config(tr))
