@@ -90,6 +90,8 @@ def load_run(run_dir: str | os.PathLike[str]) -> tuple[BioMLP, list[dict[str, An
     snap_file = run / SNAPSHOTS_NAME
     if snap_file.is_file():
         raw = torch.load(snap_file, map_location="cpu", weights_only=True)
+        if isinstance(raw, dict) and "snapshots" in raw:  # the document bimt.runs writes
+            raw = raw["snapshots"]
     else:
         raw = payload["states"].get("bimt", {}).get("snapshots", [])
     if not isinstance(raw, Sequence):

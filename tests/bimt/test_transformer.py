@@ -4,6 +4,7 @@ training after swaps, and the pictures and graphs of a transformer."""
 from __future__ import annotations
 
 import copy
+import importlib.util
 import itertools
 import json
 
@@ -322,6 +323,12 @@ def test_cli_trains_in_context_and_resumes(tmp_path, capsys) -> None:
     with torch.no_grad():
         mse = float((model(data.x_test)[:, -1] - data.y_test).pow(2).mean())
     assert mse == pytest.approx(metrics["test_loss"], rel=1e-5)
+    # the run directory opens in the explorer: the transformer rebuilt from its config
+    loaded, snaps = bimt.load_run(out)
+    assert isinstance(loaded, bimt.BioTransformer) and [s["step"] for s in snaps] == [0, 30]
+    if importlib.util.find_spec("plotly"):
+        bimt.explore(out, out / "network.html")
+        assert (out / "network.html").stat().st_size > 1000
     assert main(["train", "in-context", "--steps", "30", "--out", str(out)]) == 0
     again = json.loads((out / "metrics.json").read_text())
     assert again["resumed_from"] == 30 and again["test_loss"] == metrics["test_loss"]
