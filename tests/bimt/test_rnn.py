@@ -5,6 +5,7 @@ equals a loop over every edge, and graph, modules, pictures, explorer and export
 from __future__ import annotations
 
 import copy
+import importlib
 import itertools
 import math
 
@@ -264,6 +265,20 @@ def test_graph_has_recurrent_edges_and_modules_follow_swaps() -> None:
     with torch.no_grad():  # one recurrent weight across the blocks joins them
         rnn.rec.weight[0, 3] = 0.5
     assert len(bimt.modules(rnn)) == 1
+
+
+def test_large_graphs_are_partitioned_by_louvain(monkeypatch) -> None:
+    modularity = importlib.import_module("bimt.modularity")  # bimt.modularity: the function
+    rnn = _two_blocks()
+    small = bimt.modularity(rnn, 0.0)
+    calls = []
+    louvain = nx.community.louvain_communities
+    monkeypatch.setattr(nx.community, "louvain_communities",
+                        lambda *a, **k: calls.append(k) or louvain(*a, **k))
+    assert bimt.modularity(rnn, 0.0) == small and not calls  # 20 edges: greedy
+    monkeypatch.setattr(modularity, "GREEDY_MAX_EDGES", 10)
+    assert bimt.modularity(rnn, 0.0) == pytest.approx(small) and calls[0]["seed"] == 0
+    assert small > 0.4  # two disconnected blocks
 
 
 def test_export_graph_reads_back_equal(tmp_path) -> None:
