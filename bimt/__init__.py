@@ -39,6 +39,7 @@ from .modularity import (
     to_networkx,
 )
 from .plotting import animate, draw, neuron_positions
+from .rnn import BioRNN
 from .runs import RunResult, load_snapshots, run_task
 from .spatial import Group, Link, Row, Spatial, Touch, Wire, describe
 from .swap import SwapReport, swap_neurons, torch_optimizer_moments
@@ -48,6 +49,7 @@ from .training import TrainingHistory, train
 
 __all__ = [
     "ACTIVATIONS", "BioLinear", "BioMLP", "layer_coordinates", "from_torch",
+    "BioRNN",
     "Spatial", "Group", "Row", "Wire", "Touch", "Link", "describe",
     "connection_cost", "cost_matrices",
     "Swapper", "relocate", "SwapReport", "swap_neurons", "torch_optimizer_moments",

@@ -82,7 +82,7 @@ def _add_nodes(g: nx.DiGraph, model: nn.Module, spec: Spatial) -> None:
                 label = f"y{idx + 1}"
             else:
                 # row and slot: unique in the graph (exports and hover texts name neurons)
-                label = f"{'h' if kind == 'hidden' else kind[0]}{row}.{s + 1}"
+                label = f"{'h' if kind in ('hidden', 'recurrent') else kind[0]}{row}.{s + 1}"
             g.add_node((row, s), layer=row, group=group.name, slot=s, kind=kind, label=label,
                        index=idx,
                        x=float(draw[row][s, 0]), y=float(draw[row][s, 1]),
@@ -112,8 +112,8 @@ def to_networkx(model: nn.Module, threshold: float = 0.0) -> nx.DiGraph:
           (in-plane position across, row upwards; 2D grids obliquely);
         - ``kind`` (str): the group's kind (``"input"``, ``"hidden"``, ``"output"``, ...);
         - ``label`` (str): ``x3`` / ``y2`` (original 1-based index) for inputs / outputs,
-          ``h1.5`` (row, then slot 1-based: unique in the graph) for hidden neurons, the
-          kind's initial + row.slot otherwise;
+          ``h1.5`` (row, then slot 1-based: unique in the graph) for hidden and recurrent
+          neurons, the kind's initial + row.slot otherwise;
         - ``index`` (int): original index for inputs and outputs, else the slot;
         - ``bias`` (float or None): the bias of the wire into the neuron, None without;
         - ``pos`` (in-plane ``(x, z)``) and ``height`` (``layer * 0.1``).

@@ -19,11 +19,13 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 import traincore
 
 from .geometry import Shape
 from .model import BioMLP
+from .streams import two_streams_data, two_streams_model
 
 __all__ = ["Task", "TaskData", "TASKS", "get_task", "build_model"]
 
@@ -59,6 +61,9 @@ class Task:
         :class:`BIMTConfig` fields that differ from the paper's formula defaults.
     paper : str
         The paper's figures for this task (printed and saved beside ours).
+    model : callable ``seed -> nn.Module``, optional
+        Builds the task's network when it is not ``BioMLP(widths, **model_kwargs)``
+        (a :class:`bimt.BioRNN`, a transformer).
     """
 
     name: str
@@ -70,6 +75,7 @@ class Task:
     model_kwargs: dict[str, Any] = field(default_factory=dict)
     overrides: dict[str, Any] = field(default_factory=dict)
     paper: str = ""
+    model: Callable[[int], nn.Module] | None = None
 
     def make(self, seed: int = 0) -> TaskData:
         """The task's data for ``seed``."""
@@ -186,6 +192,12 @@ TASKS: dict[str, Task] = {t.name: t for t in [
          overrides={"lam": 1e-4, "eval_every": 250, "log_every": 250, "analysis_every": 1000,
                     "snapshot_every": 250},
          paper="no figure: the paper trains MNIST; this task uses scikit-learn's 8x8 digits"),
+    Task("two-streams", "a BioRNN on sequences carrying two independent streams: y1 = running "
+         "sum of x1 - x2, y2 = x3 and x4 remembered 1 and 2 steps back (10 steps)",
+         [4, (4, 4), 2], "regression", 6000, lambda seed: TaskData(*two_streams_data(seed)),
+         model=two_streams_model, overrides={"lam": 1e-3},
+         paper="no figure: Growing Brains (arXiv:2310.07711) shows modules forming in RNNs; "
+               "expected modules {x1,x2}->y1, {x3,x4}->y2"),
 ]}
 
 
@@ -196,7 +208,10 @@ def get_task(name: str) -> Task:
     return TASKS[name]
 
 
-def build_model(task: Task | str, seed: int = 0) -> BioMLP:
-    """A fresh :class:`BioMLP` for ``task`` with weights from ``seed``."""
+def build_model(task: Task | str, seed: int = 0) -> nn.Module:
+    """A fresh network for ``task`` (a :class:`BioMLP` unless the task builds its own) with
+    weights from ``seed``."""
     task = get_task(task) if isinstance(task, str) else task
+    if task.model is not None:
+        return task.model(seed)
     return BioMLP(task.widths, seed=seed, **task.model_kwargs)
