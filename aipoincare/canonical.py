@@ -137,13 +137,19 @@ class CanonicalForm:
 
 
 def _term(coef: sympy.Expr, func: sympy.Expr, printer: Any, grouped: str) -> str:
-    """One term; a coefficient with several terms (parameters) in parentheses before the
-    function, so that ``(k1 + k2)*x`` reads as one coefficient of one function."""
-    if coef.is_Add and func != 1:
-        if coef.could_extract_minus_sign():
-            return "-" + grouped.format(printer(-coef), printer(func))
-        return grouped.format(printer(coef), printer(func))
-    return printer(coef * func)
+    """One term, the coefficient (numbers and parameters) before the function: a
+    coefficient with several terms in parentheses, so ``(k1 + k2)*x`` reads as one
+    coefficient of one function, and ``2*k5*O3`` rather than sympy's ``2*O3*k5``."""
+    if coef.is_Number or func == 1:
+        return printer(coef * func)
+    sign = ""
+    if coef.could_extract_minus_sign():
+        sign, coef = "-", -coef
+    if coef == 1 or sympy.fraction(func)[1] != 1:  # k/x reads better than k*1/x
+        return sign + printer(coef * func)
+    template = grouped if coef.is_Add else grouped.replace("({})", "{}").replace(
+        r"\left({}\right)", "{}")
+    return sign + template.format(printer(coef), printer(func))
 
 
 def _join(parts: Sequence[str], plus: str, minus: str, empty: str) -> str:
@@ -206,9 +212,15 @@ def canonical_form(expr: sympy.Expr, variables: Sequence[str | sympy.Symbol]) ->
     """
     syms = [v if isinstance(v, sympy.Symbol) else sympy.Symbol(str(v)) for v in variables]
     parameters = sorted(expr.free_symbols - set(syms), key=sympy.default_sort_key)
-    expanded = sympy.expand(expr, deep=False, log=False, power_exp=False, power_base=False)
+    # distribute products over sums (k*(x + y)), but leave the basis functions whole:
+    # nothing inside sqrt(...), log(...) or a denominator is expanded
+    if not isinstance(expr, sympy.Basic):  # a plain number (never text: no sympify)
+        expr = sympy.Float(expr) if isinstance(expr, float) else sympy.Rational(expr)
+    terms = [t for top in sympy.Add.make_args(expr)
+             for t in sympy.Add.make_args(sympy.expand(top, deep=False, log=False,
+                                                       power_exp=False, power_base=False))]
     grouped: dict[sympy.Expr, sympy.Expr] = {}
-    for term in sympy.Add.make_args(expanded):
+    for term in terms:
         coef, func = term.as_independent(*syms, as_Add=False)
         grouped[func] = grouped.get(func, sympy.Integer(0)) + coef
     pairs = [(sympy.cancel(c) if parameters else c, f) for f, c in grouped.items()]

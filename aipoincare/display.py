@@ -72,10 +72,10 @@ def certificate_tag(inv: Any) -> str:
     """A short tag saying how far ``inv`` is certified, derived from its certificate only.
 
     ``symbolic``, ``symbolic mod constraints``, ``identity test p<=1e-33`` (the error
-    probability bound the identity test stated in its detail), ``mpmath 1e-45 at 4 points,
-    not a proof``, ``data evidence ...``; an unverified one says ``NOT verified`` with its
-    method. The tag never claims more than the certificate: a bound it cannot read from the
-    certificate's ``detail`` is left out.
+    probability bound the identity test stated in its detail), ``mpmath residual <=1e-45
+    at 4 points, not a proof``, ``data evidence ...``; an unverified one says
+    ``NOT verified`` with its method. The tag never claims more than the certificate: a
+    bound it cannot read from the certificate's ``detail`` is left out.
 
     Parameters
     ----------
@@ -106,7 +106,9 @@ def certificate_tag(inv: Any) -> str:
         tag = "mpmath 60 digits"
         if inv.verified:
             if m:
-                tag = f"mpmath {float(m.group(1)):.0e} at {m.group(2)} points"
+                worst = float(m.group(1))
+                size = "0" if worst == 0 else f"<={_power_of_ten(worst)}"
+                tag = f"mpmath residual {size} at {m.group(2)} points"
             tag += ", not a proof"
     elif method.startswith("data"):
         tag = ""
