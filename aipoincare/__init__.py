@@ -7,13 +7,13 @@ counts and certificates.
 from typing import Any
 
 from .basis import BASES, Basis, ExpressionBasis, PolynomialBasis, ProductBasis, make_basis
+from .canonical import CanonicalForm, canonical_form
 from .certify import Certificate, certify, certify_many
 from .config import DiscoveryConfig
 from .discover import discover
+from .display import certificate_tag
 from .errors import DataFileError, ExpressionError, NoSamplesError, SystemFileError
 from .parser import parse_expression
-from .canonical import CanonicalForm, canonical_form
-from .display import certificate_tag
 from .report import to_latex, to_latex_table, to_text
 from .result import Discovery, Exceptional, Family, Invariant, SpecialValue, to_dict, to_json
 from .sampling import Samples, sample_states

@@ -50,6 +50,7 @@ from .sweep_plot import plot_sweep
 from .sweeps import load_sweep, sweep
 from .tasks import TASKS, Task, TaskData, build_model, get_task
 from .training import TrainingHistory, train
+from .transformer import BioTransformer
 
 __all__ = [
     "ACTIVATIONS", "BioLinear", "BioMLP", "layer_coordinates", "from_torch",
@@ -64,5 +65,5 @@ __all__ = [
     "RunResult", "run_task", "load_snapshots",
     "Explorer", "explore", "load_run", "export_graph", "read_graph",
     "TASKS", "Task", "TaskData", "build_model", "get_task",
-    "sweep", "plot_sweep", "load_sweep", "Ensemble", "fit_ensemble",
+    "sweep", "plot_sweep", "load_sweep", "Ensemble", "fit_ensemble", "BioTransformer",
 ]
