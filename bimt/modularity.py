@@ -22,7 +22,7 @@ import networkx as nx
 import torch
 from torch import nn
 
-from .data import Loss, prepare_data
+from .data import LossFn, as_tensor, make_loss, prepare_data
 from .geometry import LAYER_SPACING
 from .layout import draw_positions
 from .spatial import Spatial, describe
@@ -329,7 +329,7 @@ class PruneResult:
 
 
 def prune(model: nn.Module, threshold: float = 0.05, x: Any = None, y: Any = None,
-          inplace: bool = False) -> PruneResult:
+          inplace: bool = False, loss: LossFn | None = None) -> PruneResult:
     """Zero every connection weight with ``|w| <= threshold * max |w|``.
 
     Parameters
@@ -341,6 +341,8 @@ def prune(model: nn.Module, threshold: float = 0.05, x: Any = None, y: Any = Non
         Data to measure the loss before and after pruning on.
     inplace : bool
         Prune ``model`` itself instead of a copy.
+    loss : callable ``loss(pred, y) -> scalar``, optional
+        The loss to measure (default: MSE, or cross-entropy for integer labels).
 
     Returns
     -------
@@ -351,13 +353,14 @@ def prune(model: nn.Module, threshold: float = 0.05, x: Any = None, y: Any = Non
     target = model if inplace else copy.deepcopy(model)
     measure = None
     if x is not None and y is not None:
-        xt, yt, kind = prepare_data(model, x, y)
+        chosen = make_loss(loss, "auto", as_tensor("y", y))
+        xt, yt, _ = prepare_data(model, x, y, task=chosen)
         p = next(model.parameters())
-        xt, yt, loss = xt.to(p.device), yt.to(p.device), Loss(kind)
+        xt, yt = xt.to(p.device), yt.to(p.device)
 
         def measure(net: nn.Module) -> float:
             with torch.no_grad():
-                return float(loss(net(xt), yt))
+                return float(chosen(net(xt), yt))
 
     before = measure(model) if measure else None
     removed = kept = 0

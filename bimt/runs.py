@@ -157,11 +157,11 @@ def run_task(task: Task | str, out: str | os.PathLike[str] | None = None, *,
         history = train(model, data.x_train, data.y_train, steps=steps or task.steps,
                         seed=seed, x_test=data.x_test, y_test=data.y_test, device=dev,
                         checkpoint_dir=out, log_path=out / "log.jsonl", resume=resume,
-                        progress=progress, **task.overrides)
+                        progress=progress, loss=task.loss, **task.overrides)
         # the task's pruning threshold (BIMTConfig.prune_threshold) defines its modules
         cut = task.overrides.get("prune_threshold", BIMTConfig.prune_threshold)
         analysis = analyse(model, cut)  # the one graph: modules, modularity, active, colours
-        pruned = prune(model, cut, data.x_test, data.y_test)
+        pruned = prune(model, cut, data.x_test, data.y_test, loss=task.loss)
         metrics = _metrics(task, model, history, analysis, pruned.loss_after, seed, dev)
         metrics["prune_threshold"] = cut
         model.cpu()

@@ -23,7 +23,9 @@ from torch import nn
 
 import traincore
 
+from .data import LossFn
 from .geometry import Shape
+from .incontext import incontext_data, incontext_model, last_token_mse
 from .model import BioMLP
 from .streams import two_streams_data, two_streams_model
 
@@ -62,8 +64,9 @@ class Task:
     paper : str
         The paper's figures for this task (printed and saved beside ours).
     model : callable ``seed -> nn.Module``, optional
-        Builds the task's network when it is not ``BioMLP(widths, **model_kwargs)``
-        (a :class:`bimt.BioRNN`, a transformer).
+        Builds a network other than a :class:`BioMLP` (then ``widths`` only describes it).
+    loss : callable ``loss(pred, y) -> scalar``, optional
+        Replaces the default MSE / cross-entropy in training, testing and pruning.
     """
 
     name: str
@@ -76,6 +79,7 @@ class Task:
     overrides: dict[str, Any] = field(default_factory=dict)
     paper: str = ""
     model: Callable[[int], nn.Module] | None = None
+    loss: LossFn | None = None
 
     def make(self, seed: int = 0) -> TaskData:
         """The task's data for ``seed``."""
@@ -203,6 +207,26 @@ TASKS: dict[str, Task] = {t.name: t for t in [
 ]}
 
 
+def _incontext(seed: int) -> TaskData:
+    return TaskData(*incontext_data(seed))
+
+
+_INCONTEXT = dict(model=incontext_model, loss=last_token_mse,
+                  paper="transformer with swaps off in the research code; see docs/benchmarks.md")
+#: the paper's in-context settings: batches of 64; metrics every 1000 of the 40000 steps
+_INCONTEXT_RUN = {"batch_size": 64, "eval_every": 1000, "log_every": 1000,
+                  "analysis_every": 10000, "snapshot_every": 1000}
+TASKS["in-context"] = Task(
+    "in-context", "in-context linear regression y = w.x (d=1, T=2; a fresh w per sequence) "
+    "with a BioTransformer (n_embed 32, 2 layers); test_loss is the last token's MSE",
+    [2, 32, 1], "regression", 40000, _incontext,
+    overrides={**_INCONTEXT_RUN, "lam": 1e-4}, **_INCONTEXT)
+TASKS["in-context-baseline"] = Task(
+    "in-context-baseline", "the in-context task's transformer trained without BIMT "
+    "(lambda 0, no swaps): the baseline", [2, 32, 1], "regression", 40000, _incontext,
+    overrides={**_INCONTEXT_RUN, "lam": 0.0, "swap_every": 10**9}, **_INCONTEXT)
+
+
 def get_task(name: str) -> Task:
     """The registered task ``name``; unknown names raise with the list of valid ones."""
     if not isinstance(name, str) or name not in TASKS:
@@ -211,8 +235,8 @@ def get_task(name: str) -> Task:
 
 
 def build_model(task: Task | str, seed: int = 0) -> nn.Module:
-    """A fresh network for ``task`` (a :class:`BioMLP` unless the task builds its own) with
-    weights from ``seed``."""
+    """A fresh network for ``task`` (its ``model``, else a :class:`BioMLP`) with weights
+    from ``seed``."""
     task = get_task(task) if isinstance(task, str) else task
     if task.model is not None:
         return task.model(seed)
