@@ -36,6 +36,7 @@ from __future__ import annotations
 import io
 import math
 import os
+import textwrap
 from dataclasses import dataclass
 from typing import Any
 
@@ -149,12 +150,15 @@ def _draw(ax: Any, points: list[ParetoPoint], title: str) -> None:
     inv = [p for p in points if p.invariant is not None]
     ax.scatter([p.terms for p in inv], [p.size for p in inv], marker="*", s=110,
                color=_INV, zorder=5, label="independent invariant")
-    for p in inv:
-        ax.annotate(f"H{p.invariant}", (p.terms, p.size), xytext=(5, 4),
-                    textcoords="offset points", fontsize=8, color=_INV)
+    labels: dict[tuple[int, float], list[str]] = {}
+    for p in sorted(inv, key=lambda p: p.invariant or 0):
+        labels.setdefault((p.terms, p.size), []).append(f"H{p.invariant}")
+    for (t, s), names in labels.items():  # one label per place: "H1, H2, H3"
+        ax.annotate(", ".join(names), (t, s), xytext=(4, 6), textcoords="offset points",
+                    fontsize=8, color=_INV, rotation=30)
     ax.set_yscale("log")
     top = max(p.size for p in points)
-    ax.set_ylim(0.6, max(10.0, top * 3))
+    ax.set_ylim(0.6, max(10.0, top * 4))
     ax.set_xlim(0, max(p.terms for p in points) + 1.5)
     exact = all(p.exact for p in points)
     ax.set_xlabel("terms (nonzero coefficients)")
@@ -172,9 +176,14 @@ def _figure(result: Any, pyplot: bool) -> Any:
     size = (6.4, 4.2)
     fig = _new_figure(size) if pyplot else Figure(figsize=size, layout="constrained")
     points = pareto_points(result)
-    _draw(fig.add_subplot(), points,
-          f"{result.name}: {len(points)} candidate conserved quantities")
+    _draw(fig.add_subplot(), points, _title(result.name, points))
     return fig
+
+
+def _title(name: str, points: list[ParetoPoint]) -> str:
+    return (f"{textwrap.shorten(str(name), width=70, placeholder='...')}\n{len(points)} "
+            f"candidate conserved quantities, {sum(p.front for p in points)} on the Pareto "
+            "front")
 
 
 def plot_pareto(result: Any, path: str | os.PathLike[str] | None = None, ax: Any = None,
@@ -204,7 +213,8 @@ def plot_pareto(result: Any, path: str | os.PathLike[str] | None = None, ax: Any
         if path is not None:
             raise ValueError("Give either 'ax' (draw into it) or 'path' (write a file) to "
                              "plot_pareto, not both.")
-        _draw(ax, pareto_points(result), f"{result.name}: conserved candidates")
+        points = pareto_points(result)
+        _draw(ax, points, _title(result.name, points))
         return ax.figure
     if path is None:
         return _figure(result, pyplot=True)
