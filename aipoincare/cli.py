@@ -52,8 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     d = sub.add_parser("discover", help="discover the conserved quantities of a system file",
                        description="Discover the conserved quantities of a system file (TOML; "
-                                   "format in the documentation page 'System files', "
-                                   "docs/system-files.md). FILE may also be the name of a "
+                                   "format in the documentation page 'System files' "
+                                   "(docs/system-files.md)). FILE may also be the name of a "
                                    "shipped example (see `aipoincare examples`).")
     d.add_argument("file", metavar="FILE", help="system file (.toml) or shipped example name")
     d.add_argument("--degree", type=int_arg(1, 8),

@@ -1,9 +1,9 @@
 """Result objects of :func:`aipoincare.discover` and their JSON document.
 
 * :class:`Discovery` and :class:`Invariant`: what a discovery found, with its evidence.
-* :func:`to_dict` / :func:`to_json` -- the JSON document of CONTRACT.md (plus evidence
-  fields), with only finite numbers (non-finite floats become ``null``) and expression
-  strings that SymPy parses back with the declared variable names.
+* :func:`to_dict` / :func:`to_json` -- the JSON document of ``aipoincare discover --json``
+  (plus evidence fields), with only finite numbers (non-finite floats become ``null``)
+  and expression strings that SymPy parses back with the declared variable names.
 
 The reports for people (text, LaTeX) are in :mod:`aipoincare.report`.
 """
@@ -207,11 +207,11 @@ class Discovery:
         return list(self.family.parameters) if self.family is not None else []
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON document of CONTRACT.md as a dict (see :func:`to_dict`)."""
+        """The JSON document of ``aipoincare discover --json`` as a dict (:func:`to_dict`)."""
         return to_dict(self)
 
     def to_json(self, indent: int | None = 2) -> str:
-        """The JSON document of CONTRACT.md as a string (see :func:`to_json`)."""
+        """The JSON document as a string (:func:`to_json`)."""
         return to_json(self, indent=indent)
 
     def to_latex_table(self) -> str:
@@ -327,9 +327,10 @@ def _family_dict(family: Family | None) -> dict[str, Any] | None:
 
 
 def to_dict(discovery: Discovery) -> dict[str, Any]:
-    """The JSON document of CONTRACT.md as a dict of plain JSON types.
+    """The JSON document of ``aipoincare discover --json`` as a dict of plain JSON types.
 
-    Contract fields: ``name, variables, basis_size, points, nullity, independent,
+    Fields every reader may rely on (documentation page 'Command lines', docs/cli.md):
+    ``name, variables, basis_size, points, nullity, independent,
     invariants[expr, latex, verified, method], spectrum, seconds``. Added evidence: each
     invariant's ``residual``, ``detail`` (the certificate in full) and ``coefficients``, its
     short certificate ``tag`` (:func:`aipoincare.display.certificate_tag`), its
