@@ -24,6 +24,8 @@ COUNT_METHODS = {
     "exact-modular": "exact: rank over GF(p) at random rational points (Schwartz-Zippel)",
     "numerical-gap": "numerical: largest gap in the normalised singular values",
     "numerical-tol": "numerical: singular values below the given tolerance",
+    "data-heldout": "statistical, from trajectory data: constant along the trajectories "
+                    "within the noise, tested on held-out trajectories",
 }
 #: Certificate methods, in words (keys: ``Invariant.method``).
 METHODS = {
@@ -33,6 +35,7 @@ METHODS = {
                      "test)",
     "mpmath-50-digits": "grad H . f is 0 to 50+ digits at random points (mpmath)",
     "numerical": "not certified: only numerically small",
+    "data": "evidence, not a proof: constant along held-out trajectories within the noise",
 }
 _SHOW_CONSERVED = 12  # conserved-subspace elements listed in the text report
 
@@ -138,11 +141,18 @@ def to_text(discovery: Discovery, expected: Mapping[str, int] | None = None,
     lines.append(f"independent  {d.independent}  [{'exact' if d.exact else 'numerical'}: "
                  "Jacobian rank, greedy by simplicity]"
                  + _expected_mark(d.independent, expected, "independent"))
+    if d.data is not None:
+        lines.append(f"data         {d.data.get('trajectories')} trajectories "
+                     f"({d.data.get('fit_trajectories')} fit, "
+                     f"{d.data.get('heldout_trajectories')} held out), "
+                     f"{'with' if d.data.get('equations') else 'no'} equations")
     n_ver = sum(bool(i.verified) for i in d.invariants)
     lines.append(f"verified     {n_ver} of {len(d.invariants)} invariants certified")
     lines.append("")
     if d.invariants:
-        lines.append("Independent conserved quantities (d/dt H = grad H . f = 0):")
+        lines.append("Independent conserved quantities (d/dt H = grad H . f = 0):"
+                     if d.data is None else "Independent conserved quantities (constant along "
+                     "each trajectory of the data; evidence, not a proof, unless verified):")
         width = len(str(len(d.invariants)))
         for k, inv in enumerate(d.invariants, 1):
             lines.append(f"  H{k:<{width}} = {expr_to_str(inv.expr)}")
@@ -203,6 +213,8 @@ def to_latex(discovery: Discovery, standalone: bool = False) -> str:
     d = discovery
     out = [f"\\section*{{{_tex_text(d.name)}}}", ""]
     how = "exact" if d.exact else f"numerical, confidence {(finite_or_none(d.confidence) or 0):.2f}"
+    if d.data is not None:
+        how = "statistical, from trajectory data: evidence, not a proof"
     names = ", ".join(sympy.latex(sympy.Symbol(v)) for v in d.variables)
     out.append(f"Basis of {d.basis_size} functions in ${names}$, "
                f"{d.points} sample points. Nullity {d.nullity}, independent conserved "

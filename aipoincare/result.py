@@ -44,6 +44,11 @@ class Invariant:
         A sentence on the check, e.g. its error probability bound.
     coefficients : dict
         Basis label -> coefficient (sympy Rational or float).
+    evidence : dict or None
+        Found in trajectory data: the data evidence (``heldout_ratio``, ``fit_ratio``:
+        along/across-trajectory variance; ``heldout_noise``, ``fit_noise``: along-trajectory
+        variance over what the noise explains; the trajectory counts and thresholds). None
+        in the equation mode.
     """
 
     expr: sympy.Expr
@@ -52,6 +57,7 @@ class Invariant:
     residual: float = 0.0
     detail: str = ""
     coefficients: dict[str, Any] = field(default_factory=dict)
+    evidence: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -169,6 +175,9 @@ class Discovery:
     family : Family or None
         With symbolic parameters: the parameters, the exceptional set and the special
         values; the counts are then generic counts. None otherwise.
+    data : dict or None
+        From trajectory data: the trajectory and sample counts, the fit/held-out split, the
+        estimated noise per variable and the thresholds. None in the equation mode.
     """
 
     name: str
@@ -193,6 +202,7 @@ class Discovery:
     independence: str = "ambient"
     jacobian_ranks: dict[str, int] = field(default_factory=dict)
     family: Family | None = None
+    data: dict[str, Any] | None = None
 
     @property
     def basis_size(self) -> int:
@@ -287,6 +297,7 @@ def _invariant_dict(inv: Invariant) -> dict[str, Any]:
         "residual": finite_or_none(inv.residual),
         "detail": str(inv.detail),
         "coefficients": _jsonable(dict(inv.coefficients)),
+        "evidence": None if inv.evidence is None else _jsonable(dict(inv.evidence)),
     }
 
 
@@ -316,7 +327,8 @@ def to_dict(discovery: Discovery) -> dict[str, Any]:
     ``exact``, ``count_method``, ``dropped``, ``timings``, ``notes``, ``conserved`` (a sparse
     basis of the conserved subspace) and ``independence_spectrum``; ``symbolic`` (the
     symbolic parameters' names, empty without them) and ``family`` (null without them:
-    the generic point, parameter degree, exceptional set and special values). Non-finite
+    the generic point, parameter degree, exceptional set and special values); from trajectory
+    data, ``data`` (null otherwise) and each invariant's ``evidence``. Non-finite
     numbers are ``null``; ``json.dumps(..., allow_nan=False)`` accepts the result.
 
     Every expression string parses back with :func:`sympy.parse_expr` given the declared
@@ -345,6 +357,7 @@ def to_dict(discovery: Discovery) -> dict[str, Any]:
         "notes": [str(n) for n in d.notes],
         "symbolic": d.symbolic,
         "family": _family_dict(d.family),
+        "data": None if d.data is None else _jsonable(dict(d.data)),
     }
 
 
