@@ -53,7 +53,7 @@ def _how_counted(d: Discovery) -> str:
     parts = [base]
     if gap is not None:
         parts.append(f"gap {gap:.1f} decades")
-    if conf is not None:
+    if conf is not None and d.data is None:  # data mode: the evidence is per invariant
         parts.append(f"confidence {conf:.2f}")
     return ", ".join(parts)
 

@@ -133,8 +133,8 @@ def system_from_dict(data: Mapping[str, Any], source: str | None = None,
                      symbolic: Iterable[str] = (), data_section: bool = True
                      ) -> System | DataSystem:
     """Build a :class:`System` (a :class:`DataSystem` with ``[data]``) from the parsed TOML
-    table (the file layout as a dict); ``symbolic`` and ``data`` as in :func:`load_system`."""
-    data_section = kw.pop("data", data_section)
+    table (the file layout as a dict); ``symbolic``, and ``data_section`` as ``data``, as in
+    :func:`load_system`."""
     src = f" ({source})" if source else ""
     if not isinstance(data, Mapping):
         raise SystemFileTypeError(f"A system must be a table; got {type(data).__name__}.")
