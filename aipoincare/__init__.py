@@ -9,15 +9,19 @@ from typing import Any
 from .basis import BASES, Basis, ExpressionBasis, PolynomialBasis, ProductBasis, make_basis
 from .certify import Certificate, certify, certify_many
 from .config import DiscoveryConfig
+from .datamode import discover_from_trajectories
+from .datasystem import DataSystem
 from .discover import discover
 from .errors import DataFileError, ExpressionError, NoSamplesError, SystemFileError
 from .parser import parse_expression
 from .report import to_latex, to_text
 from .result import Discovery, Exceptional, Family, Invariant, SpecialValue, to_dict, to_json
 from .sampling import Samples, sample_states
+from .simulate import simulate, write_trajectories
 from .specs import BasisSpec, SamplingSpec
 from .system import System
 from .systemfile import load_system
+from .trajectories import Trajectories, load_trajectories
 
 # Plotting pulls in matplotlib: loaded on first use, so `import aipoincare` stays light.
 _PLOTTING = ("plot_discovery", "plot_spectrum", "plot_independence", "plot_coefficients",
@@ -41,6 +45,9 @@ __all__ = [
     "BASES", "Basis", "Certificate", "Discovery", "DiscoveryConfig", "ExpressionBasis",
     "Invariant", "PolynomialBasis", "ProductBasis", "certify", "certify_many", "discover",
     "make_basis",
+    # trajectory data (the data mode)
+    "DataSystem", "Trajectories", "discover_from_trajectories", "load_trajectories",
+    "simulate", "write_trajectories",
     # families (symbolic parameters)
     "Exceptional", "Family", "SpecialValue",
     # output

@@ -111,8 +111,8 @@ def _simulate_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from .simulate import write_trajectories
     from .simulate import simulate as run_simulation
+    from .simulate import write_trajectories
     from .systemfile import load_system
     from .trajectories import SUFFIXES
 

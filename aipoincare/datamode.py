@@ -46,14 +46,18 @@ from .datasystem import DataSystem
 from .errors import DataFileError
 from .independence import numerical_independence, simplicity_order
 from .result import Discovery, Invariant
-from .sparsify import L1_MAX_DIM, float_rref, l1_rotation, rationalize, reduce_sparse, sparsest
+from .sparsify import L1_MAX_DIM, float_rref, l1_rotation, rationalize, reduce_sparse
 from .system import System
-from .trajectories import MIN_TRAJECTORIES, Trajectories, load_trajectories
+from .trajectories import Trajectories, load_trajectories
 
 __all__ = ["discover_data", "discover_from_trajectories", "split_trajectories"]
 
 #: What the text report says about invariants found in data without equations.
 NOT_A_PROOF = "evidence, not a proof"
+#: Relative sizes of the coefficients dropped before rationalising, tried in turn.
+_DROPS = (1e-6, 1e-4, 1e-3, 1e-2, 3e-2)
+#: Relative pivot sizes of the float RREF, tried in turn (clean data pass at the first).
+_RREF_RTOLS = (1e-8, 1e-4, 1e-3, 1e-2, 3e-2)
 
 
 def split_trajectories(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -89,32 +93,71 @@ def _vectors(cutv: np.ndarray, scale: np.ndarray, bas: Any, fit: datastats.Momen
     theta = cutv / scale[:, None]                          # unscaled basis coordinates
     q, _ = np.linalg.qr(theta / np.linalg.norm(theta, axis=0))
 
-    def accepted(w: np.ndarray) -> list[dict[int, Any] | None]:
-        out = []
-        for rat in rationalize(w, cfg.max_denominator):
+    def first_passing(col: np.ndarray) -> dict[int, Any] | None:
+        # noisy data leave noise-sized entries where the exact vector has zeros: drop ever
+        # larger ones, and keep the first rational vector that passes the data tests
+        for den, drop in ((d, p) for d in sorted({12, cfg.max_denominator}) for p in _DROPS):
+            rat = rationalize(col[:, None], den, drop=drop)[0]
             th = np.zeros(bas.size)
             for i, c in rat.items():
                 th[i] = float(c)
-            ok = bool(rat) and datastats.passes(datastats.evidence(th * scale, fit, held))
-            out.append(rat if ok else None)
-        return out
+            if rat and datastats.passes(datastats.evidence(th * scale, fit, held)) and \
+                    datastats.no_worse(th * scale, col * scale, fit, held):
+                return rat
+        return None
 
-    w = float_rref(q)
-    rats = accepted(w)
-    if any(r is None for r in rats) and q.shape[1] <= L1_MAX_DIM:
-        w = sparsest([w, l1_rotation(q, restarts=cfg.restarts, steps=cfg.sparsify_steps,
-                                     seed=cfg.seed)])
+    def accepted(w: np.ndarray) -> list[dict[int, Any] | None]:
+        return [first_passing(w[:, j]) for j in range(w.shape[1])]
+
+    # noise leaves noise-sized entries where the exact basis vectors have zeros: a pivot
+    # must stand out from them (rtol), else the RREF divides by noise
+    best: tuple[int, np.ndarray, list[dict[int, Any] | None]] | None = None
+    for rtol in _RREF_RTOLS:
+        try:
+            w = float_rref(q, rtol=rtol)
+        except np.linalg.LinAlgError:  # fewer pivots than vectors at this rtol
+            continue
+        if not np.isfinite(w).all() or np.linalg.matrix_rank(w) < q.shape[1]:
+            continue
         rats = accepted(w)
+        good = sum(r is not None for r in rats)
+        if best is None or good > best[0]:
+            best = (good, w, rats)
+        if good == len(rats):
+            break
+    _, w, rats = best if best is not None else (0, q, [None] * q.shape[1])
+    if any(r is None for r in rats) and q.shape[1] <= L1_MAX_DIM:
+        w1 = l1_rotation(q, restarts=cfg.restarts, steps=cfg.sparsify_steps, seed=cfg.seed)
+        rats1 = accepted(w1)
+        if sum(r is not None for r in rats1) > sum(r is not None for r in rats):
+            w, rats = w1, rats1
     vectors: list[dict[int, Any]] = []
+    rows: list[np.ndarray] = []
     for j, rat in enumerate(rats):
-        if rat is None:  # keep the float vector, its largest coefficient 1
-            wj = w[:, j] / w[np.argmax(np.abs(w[:, j])), j]
+        if rat is not None:  # rationalised vectors can coincide: keep independent ones only
+            row = np.zeros(bas.size)
+            for i, c in rat.items():
+                row[i] = float(c)
+            if np.linalg.matrix_rank(np.array(rows + [row]), tol=1e-9) < len(rows) + 1:
+                rat = None
+        if rat is None:  # keep the float vector
+            wj = w[:, j] / np.abs(w[:, j]).max()
             wj[np.abs(wj) < 1e-9] = 0.0
             rat = {int(i): sympy.Float(wj[i], 15) for i in np.nonzero(wj)[0]}
+        rows.append(np.array([float(rat.get(i, 0)) for i in range(bas.size)]))
         vectors.append(rat)
     if vectors and all(isinstance(c, sympy.Rational) for v in vectors for c in v.values()):
-        vectors = reduce_sparse(vectors)
-    return vectors
+        reduced = reduce_sparse(vectors)  # kept when every reduced vector passes too
+
+        def ok(v: dict[int, Any]) -> bool:
+            th = np.zeros(bas.size)
+            for i, c in v.items():
+                th[i] = float(c)
+            return datastats.passes(datastats.evidence(th * scale, fit, held))
+        if len(reduced) == len(vectors) and all(v and ok(v) for v in reduced):
+            vectors = reduced
+    # the last (most complex) term gets the coefficient 1, as in the RREF
+    return [{i: c / v[max(v)] for i, c in v.items()} for v in vectors if v]
 
 
 def _evidence(vec: dict[int, Any], scale: np.ndarray, size: int, fit: datastats.Moments,
@@ -126,6 +169,32 @@ def _evidence(vec: dict[int, Any], scale: np.ndarray, size: int, fit: datastats.
     ev.update(fit_trajectories=fit.trajectories, heldout_trajectories=held.trajectories,
               max_ratio=datastats.RATIO, max_noise=datastats.NOISE_FACTOR)
     return ev
+
+
+def _choose(run: stages.Run, system: DataSystem, data: Trajectories, bas: Any,
+            conserved: stages.Conserved, evidences: list[dict[str, Any]]) -> stages.Chosen:
+    """Functionally independent elements, greedy by simplicity, at 48 data states.
+
+    The Jacobian rank cut follows the data: coefficients fitted to noisy data are off by
+    about the square root of their along/across variance ratio, and so are the smallest
+    singular values of functions that are dependent in truth.
+    """
+    if not conserved.vectors:
+        return stages.Chosen([], np.zeros(0), {})
+    cfg = run.config
+    rng = np.random.default_rng([cfg.seed, 11])
+    pick = rng.choice(data.n_samples, size=min(48, data.n_samples), replace=False)
+    x = torch.as_tensor(data.states[np.sort(pick)], device=run.device)
+    worst = max(ev["fit_ratio"] for ev in evidences)
+    rtol = float(np.clip(30 * np.sqrt(max(worst, 0.0)), 1e-6, 0.05))
+    kept, spectrum = numerical_independence(
+        conserved.coefficients, bas, system.frame, x,
+        order=simplicity_order(conserved.vectors, bas), rtol=rtol,
+        tangent=cfg.independence == "tangent")
+    if rtol > 1e-6:
+        run.notes.append(f"Functional independence at {len(x)} data states with the rank cut "
+                         f"{rtol:.1g} (the coefficients' uncertainty from the noise).")
+    return stages.Chosen(kept, spectrum, {})
 
 
 def _invariants(run: stages.Run, ds: DataSystem, problem: stages.Problem,
@@ -190,13 +259,8 @@ def discover_data(system: DataSystem, basis: Any = None, *,
             conserved = stages.Conserved(vectors, exprs, coef)
             evidences = [_evidence(v, scale, bas.size, fit, held) for v in vectors]
         with run.stage("independence"):
-            rng = np.random.default_rng([cfg.seed, 11])
-            pick = rng.choice(data.n_samples, size=min(48, data.n_samples), replace=False)
-            x = torch.as_tensor(data.states[np.sort(pick)], device=run.device)
-            kept, spectrum = numerical_independence(
-                coef, bas, system.frame, x, order=simplicity_order(vectors, bas),
-                tangent=cfg.independence == "tangent") if vectors else ([], np.zeros(0))
-            chosen = stages.Chosen(kept, spectrum, {})
+            chosen = _choose(run, system, data, bas, conserved, evidences)
+            spectrum = chosen.spectrum
         with run.stage("certify"):
             invariants = _invariants(run, system, problem, conserved, chosen, evidences)
         return Discovery(

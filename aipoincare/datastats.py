@@ -28,7 +28,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.linalg
 import torch
 
 from traincore import check_memory, row_chunk_size
@@ -38,7 +37,7 @@ from .evaluate import compile_torch
 from .trajectories import Trajectories
 
 __all__ = ["RATIO", "NOISE_FACTOR", "PRECISION", "WINDOW", "basis_values", "noise_level",
-           "Moments", "moments", "Cut", "cut", "evidence"]
+           "Moments", "moments", "Cut", "cut", "evidence", "no_worse", "passes"]
 
 #: Largest along/across variance ratio of a reported invariant (on the held-out trajectories):
 #: 1e-2 keeps the invariants at noise 1e-2 (ratios near 1e-3) and rejects slow drifts.
@@ -247,6 +246,22 @@ def evidence(theta: np.ndarray, fit: Moments, held: Moments) -> dict[str, float]
         out[f"{tag}_ratio"] = w / max(float(theta @ m.total @ theta), 1e-300)
         out[f"{tag}_noise"] = w / max(float(theta @ _floor(m) @ theta), 1e-300)
     return out
+
+
+def no_worse(theta: np.ndarray, reference: np.ndarray, fit: Moments, held: Moments,
+             factor: float = 2.0) -> bool:
+    """True when ``theta`` (e.g. rationalised) varies along the trajectories at most
+    ``factor`` times as much as ``reference`` (the float vector it approximates), both
+    normalised by their total variance, on all the trajectories (plus the precision floor).
+
+    On clean data this rejects a rational approximation that the noise floor alone would let
+    through (the floor of a noise-free file is its precision, not a noise).
+    """
+    def along(v: np.ndarray) -> float:
+        w = sum(float(v @ m.within @ v) * m.samples for m in (fit, held))
+        t = sum(float(v @ m.total @ v) * m.samples for m in (fit, held))
+        return w / max(t, 1e-300)
+    return along(theta) <= factor * along(reference) + PRECISION ** 2
 
 
 def passes(ev: dict[str, float], ratio: float = RATIO, factor: float = NOISE_FACTOR) -> bool:

@@ -53,8 +53,8 @@ from .system import System
 __all__ = ["DiscoveryConfig", "discover", "DEFAULT_DEGREE"]
 
 
-def discover(system: System | DataSystem, basis: Any = None, *, config: DiscoveryConfig | None = None,
-             **settings: Any) -> Discovery:
+def discover(system: System | DataSystem, basis: Any = None, *,
+             config: DiscoveryConfig | None = None, **settings: Any) -> Discovery:
     """Find the conserved subspace of a basis and the independent invariants, certified.
 
     Parameters

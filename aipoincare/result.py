@@ -289,7 +289,7 @@ def _spectrum(values: Any) -> list[float | None]:
 
 
 def _invariant_dict(inv: Invariant) -> dict[str, Any]:
-    return {
+    out = {
         "expr": expr_to_str(inv.expr),
         "latex": sympy.latex(inv.expr),
         "verified": bool(inv.verified),
@@ -297,8 +297,10 @@ def _invariant_dict(inv: Invariant) -> dict[str, Any]:
         "residual": finite_or_none(inv.residual),
         "detail": str(inv.detail),
         "coefficients": _jsonable(dict(inv.coefficients)),
-        "evidence": None if inv.evidence is None else _jsonable(dict(inv.evidence)),
     }
+    if inv.evidence is not None:  # found in trajectory data
+        out["evidence"] = _jsonable(dict(inv.evidence))
+    return out
 
 
 def _family_dict(family: Family | None) -> dict[str, Any] | None:
@@ -328,7 +330,7 @@ def to_dict(discovery: Discovery) -> dict[str, Any]:
     basis of the conserved subspace) and ``independence_spectrum``; ``symbolic`` (the
     symbolic parameters' names, empty without them) and ``family`` (null without them:
     the generic point, parameter degree, exceptional set and special values); from trajectory
-    data, ``data`` (null otherwise) and each invariant's ``evidence``. Non-finite
+    data, ``data`` and each invariant's ``evidence`` (both absent otherwise). Non-finite
     numbers are ``null``; ``json.dumps(..., allow_nan=False)`` accepts the result.
 
     Every expression string parses back with :func:`sympy.parse_expr` given the declared
@@ -336,7 +338,7 @@ def to_dict(discovery: Discovery) -> dict[str, Any]:
     (needed when a name is also one of SymPy's, such as ``E``, ``I``, ``O``, ``beta``).
     """
     d = discovery
-    return {
+    doc = {
         "name": str(d.name),
         "variables": [str(v) for v in d.variables],
         "basis_size": int(d.basis_size),
@@ -357,8 +359,10 @@ def to_dict(discovery: Discovery) -> dict[str, Any]:
         "notes": [str(n) for n in d.notes],
         "symbolic": d.symbolic,
         "family": _family_dict(d.family),
-        "data": None if d.data is None else _jsonable(dict(d.data)),
     }
+    if d.data is not None:  # from trajectory data
+        doc["data"] = _jsonable(dict(d.data))
+    return doc
 
 
 def to_json(discovery: Discovery, indent: int | None = 2) -> str:

@@ -105,6 +105,8 @@ class Trajectories:
             raise DataFileError(f"The states and times of {where} must be numbers; convert "
                                 "them to float arrays.") from None
         ids = np.asarray(trajectory)
+        if ids.dtype.kind == "f" and np.isfinite(ids).all() and (ids == np.round(ids)).all():
+            ids = ids.astype(np.int64)  # a .npy column of ids: 3.0 is trajectory "3"
         if x.ndim == 1 and len(names) == 1:
             x = x[:, None]
         if x.ndim != 2 or x.shape[1] != len(names):
