@@ -111,6 +111,7 @@ def test_no_invariant_without_one(system: aipoincare.System, noise: float) -> No
     assert d.nullity == 0 and d.invariants == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("noise", [1e-3, 1e-2, 1e-1])
 def test_noise_degrades_gracefully(noise: float) -> None:
     clean = run(LV3, degree=3)
