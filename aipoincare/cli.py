@@ -6,6 +6,8 @@
                              [--json PATH] [--plot PATH] [--latex PATH] [--tol X]
                              [--time-limit SECONDS] [--quiet] [--symbolic NAME,NAME]
                              [--parameter-degree N] [--verbose]
+    aipoincare simulate FILE --trajectories N --duration T [--noise S] [--seed N]
+                             [--samples N] -o OUT.csv
     aipoincare examples [--copy DIR]
 
 Bad input (a wrong file, option, data file, a basis over the memory budget, an unavailable
@@ -84,11 +86,50 @@ def build_parser() -> argparse.ArgumentParser:
                    help="stop with an error after this many seconds (default: no limit)")
     d.add_argument("--quiet", action="store_true",
                    help="do not print the report (nor the plan and the progress bar)")
+    _simulate_parser(sub)
     e = sub.add_parser("examples", help="list the shipped example systems",
                        description="List the shipped example systems with their expected "
                                    "counts and paths.")
     e.add_argument("--copy", metavar="DIR", help="copy the example files into DIR")
     return parser
+
+
+def _simulate_parser(sub: argparse._SubParsersAction) -> None:
+    s = sub.add_parser("simulate", help="write simulated trajectories of a system file",
+                       description="Integrate the equations of a system file from initial "
+                                   "states drawn from its [sampling] (seeded; constraints "
+                                   "respected) and write the trajectories in the data layout "
+                                   "(header trajectory,t,<variables>; .csv, .npy or .npz).")
+    s.add_argument("file", metavar="FILE", help="system file (.toml) or shipped example name")
+    s.add_argument("--trajectories", type=int_arg(4), required=True, metavar="N",
+                   help="number of trajectories (at least 4)")
+    s.add_argument("--duration", type=number_arg(0, example="10"), required=True, metavar="T",
+                   help="time span of each trajectory")
+    s.add_argument("--samples", type=int_arg(2), default=200, metavar="N",
+                   help="samples per trajectory, equally spaced (default 200)")
+    s.add_argument("--noise", type=number_arg(example="0.01"), default=0.0, metavar="S",
+                   help="Gaussian noise, std relative to each variable's spread (default 0)")
+    s.add_argument("--seed", type=int_arg(0), default=0, help="random seed (default 0)")
+    s.add_argument("-o", "--output", required=True, metavar="OUT",
+                   help="output file: .csv, .npy or .npz")
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from .simulate import simulate as run_simulation
+    from .simulate import write_trajectories
+    from .systemfile import load_system
+    from .trajectories import SUFFIXES
+
+    out = _check_output(args.output, "--output", SUFFIXES)
+    if args.noise < 0:
+        raise UsageError(f"--noise must be 0 or more; got {args.noise:g}; e.g. --noise 0.01.")
+    system = load_system(_resolve_file(args.file), data=False)
+    data = run_simulation(system, args.trajectories, args.duration, samples=args.samples,
+                          noise=args.noise, seed=args.seed)
+    path = write_trajectories(data, out)
+    print(f"wrote {path} ({data.n_trajectories} trajectories x {args.samples} samples of "
+          f"{', '.join(data.variables)}; noise {args.noise:g})")
+    return EXIT_OK
 
 
 def _names(text: str) -> list[str]:
@@ -225,7 +266,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Bad input (usage errors, SystemFileError, DataFileError, NoSamplesError,
     # MemoryBudgetError, DeviceError: all ValueErrors; OSError for unreadable/unwritable
     # files) exits 2.
-    return run_cli(build_parser(), {"discover": _discover, "examples": _examples}, argv,
+    return run_cli(build_parser(), {"discover": _discover, "simulate": _simulate,
+                                         "examples": _examples}, argv,
                    interrupted="interrupted; no output files were written.",
                    debug_env=DEBUG_ENV)
 
