@@ -2,21 +2,19 @@
 
 :func:`plan_points` prints the plan line (basis size, blocks, points, how the counts are
 made, whether the float spectrum is computed, the estimated memory) before any heavy work.
+``run`` and ``problem`` are :class:`aipoincare.stages.Run` and :class:`~aipoincare.stages.Problem`.
 """
 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import Any
 
 from traincore import check_memory, format_bytes, row_chunk_size
 
 from .basis import Basis
 from .config import SMALL_SPECTRUM
 from .exact import exact_plan
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .stages import Problem, Run
 
 __all__ = ["INDEPENDENCE_POINTS", "default_points", "wants_spectrum", "plan_points"]
 
@@ -29,7 +27,7 @@ def default_points(basis: Basis) -> int:
     return max(20, math.ceil(1.2 * basis.size) + 10)
 
 
-def wants_spectrum(run: Run, problem: Problem) -> bool:
+def wants_spectrum(run: Any, problem: Any) -> bool:
     """Whether the float spectrum is computed (see ``DiscoveryConfig.spectrum``)."""
     if problem.solver is None or run.config.spectrum is True:
         return True  # without exact counts the float spectrum decides them
@@ -38,7 +36,7 @@ def wants_spectrum(run: Run, problem: Problem) -> bool:
     return problem.basis.size <= SMALL_SPECTRUM
 
 
-def plan_points(run: Run, problem: Problem, spectrum: bool = True) -> int:
+def plan_points(run: Any, problem: Any, spectrum: bool = True) -> int:
     """The float sample points to draw, estimated in memory first (refused over budget).
 
     With exact counts the float spectrum is evidence only (the picture, the confidence),

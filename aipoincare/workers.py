@@ -35,7 +35,7 @@ __all__ = ["FLINT_MAX", "BlockTask", "engine_for", "task_bytes", "build_matrix",
 
 #: Blocks up to this many columns are eliminated by FLINT (31-bit primes, fewer primes for
 #: large rational coefficients); larger ones by float64 BLAS (:mod:`aipoincare.gfp`).
-FLINT_MAX = 400
+FLINT_MAX = 100
 #: Rows of the modular matrix built at once (bounds the int64 temporaries).
 _BUILD_ROWS = 1024
 
