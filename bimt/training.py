@@ -35,6 +35,7 @@ from .data import LossFn
 from .engines import ENGINE_CLASSES, Penalty
 from .model import BioMLP
 from .modularity import summarize
+from .rnn import BioRNN
 from .spatial import describe
 from .swapper import Swapper
 from .transformer import BioTransformer
@@ -306,8 +307,8 @@ def model_config(model: nn.Module) -> dict[str, Any]:
 
 
 #: Model classes that :func:`model_from_config` rebuilds, by the name ``model_config`` stores.
-MODEL_CLASSES: dict[str, type[nn.Module]] = {"BioMLP": BioMLP}
-MODEL_CLASSES["BioTransformer"] = BioTransformer
+MODEL_CLASSES: dict[str, type[nn.Module]] = {
+    "BioMLP": BioMLP, "BioRNN": BioRNN, "BioTransformer": BioTransformer}
 
 
 def model_from_config(config: dict[str, Any]) -> nn.Module:

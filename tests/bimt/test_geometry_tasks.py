@@ -78,7 +78,7 @@ def test_biomlp_uses_the_geometry_for_every_layer() -> None:
 def test_registry_lists_every_task_with_a_description() -> None:
     assert list(bimt.TASKS) == ["independence", "feature-sharing", "compositionality",
                                 "two-moons", "modular-addition", "permutation-s4", "digits",
-                                "in-context", "in-context-baseline"]
+                                "two-streams", "in-context", "in-context-baseline"]
     for name, task in bimt.TASKS.items():
         assert task.name == name and task.description and task.paper
         assert task.kind in ("regression", "classification") and task.steps > 0
