@@ -7,12 +7,14 @@ counts and certificates.
 from typing import Any
 
 from .basis import BASES, Basis, ExpressionBasis, PolynomialBasis, ProductBasis, make_basis
+from .canonical import CanonicalForm, canonical_form
 from .certify import Certificate, certify, certify_many
 from .config import DiscoveryConfig
 from .discover import discover
+from .display import certificate_tag
 from .errors import DataFileError, ExpressionError, NoSamplesError, SystemFileError
 from .parser import parse_expression
-from .report import to_latex, to_text
+from .report import to_latex, to_latex_table, to_text
 from .result import Discovery, Exceptional, Family, Invariant, SpecialValue, to_dict, to_json
 from .sampling import Samples, sample_states
 from .specs import BasisSpec, SamplingSpec
@@ -44,5 +46,7 @@ __all__ = [
     # families (symbolic parameters)
     "Exceptional", "Family", "SpecialValue",
     # output
-    "to_dict", "to_json", "to_latex", "to_text", *_PLOTTING,
+    "to_dict", "to_json", "to_latex", "to_latex_table", "to_text", *_PLOTTING,
+    # reading the report
+    "CanonicalForm", "canonical_form", "certificate_tag",
 ]

@@ -5,7 +5,7 @@
     aipoincare discover FILE [--degree N] [--points N] [--seed N] [--device auto|cpu|cuda]
                              [--json PATH] [--plot PATH] [--latex PATH] [--tol X]
                              [--time-limit SECONDS] [--quiet] [--symbolic NAME,NAME]
-                             [--parameter-degree N]
+                             [--parameter-degree N] [--verbose]
     aipoincare examples [--copy DIR]
 
 Bad input (a wrong file, option, data file, a basis over the memory budget, an unavailable
@@ -52,7 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     d = sub.add_parser("discover", help="discover the conserved quantities of a system file",
                        description="Discover the conserved quantities of a system file (TOML; "
-                                   "format in CONTRACT.md). FILE may also be the name of a "
+                                   "format in the documentation page 'System files', "
+                                   "docs/system-files.md). FILE may also be the name of a "
                                    "shipped example (see `aipoincare examples`).")
     d.add_argument("file", metavar="FILE", help="system file (.toml) or shipped example name")
     d.add_argument("--degree", type=int_arg(1, 8),
@@ -75,7 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--json", metavar="PATH", help="write the result as JSON")
     d.add_argument("--plot", metavar="PATH",
                    help="write the figures (.png, .svg or .pdf)")
-    d.add_argument("--latex", metavar="PATH", help="write the report as a LaTeX document")
+    d.add_argument("--latex", metavar="PATH",
+                   help="write the report as a LaTeX document (the invariants as a table)")
+    d.add_argument("--verbose", action="store_true",
+                   help="print each invariant's certificate in full under its line")
     d.add_argument("--time-limit", type=number_arg(0, example="600"), metavar="SECONDS",
                    help="stop with an error after this many seconds (default: no limit)")
     d.add_argument("--quiet", action="store_true",
@@ -158,7 +162,7 @@ def _discover(args: argparse.Namespace) -> int:
         path = outputs["plot"]
         rendered["plot"] = (path, render_discovery(result, path.suffix.lower().lstrip(".")))
     if not args.quiet:
-        sys.stdout.write(to_text(result, expected=system.expected))
+        sys.stdout.write(to_text(result, expected=system.expected, verbose=args.verbose))
     # all or nothing: every file is written and flushed before the first is renamed
     for path in atomic_write_many(dict(rendered.values())):
         if not args.quiet:
