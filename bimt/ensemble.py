@@ -228,12 +228,12 @@ class Ensemble:
 
         Parameters
         ----------
-        x : Tensor, shape (M, n, widths[0])
+        x : Tensor, shape (M, n, n_in)
             Inputs in the original order, one batch per member.
 
         Returns
         -------
-        Tensor, shape (M, n, widths[-1])
+        Tensor, shape (M, n, n_out)
         """
         with torch.no_grad():
             h = self._gather_inputs(x)
