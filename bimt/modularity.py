@@ -22,7 +22,7 @@ import networkx as nx
 import torch
 from torch import nn
 
-from .data import Loss, prepare_data
+from .data import LossFn, as_tensor, make_loss, prepare_data
 from .geometry import LAYER_SPACING
 from .layout import draw_positions
 from .spatial import Spatial, describe
@@ -82,7 +82,7 @@ def _add_nodes(g: nx.DiGraph, model: nn.Module, spec: Spatial) -> None:
                 label = f"y{idx + 1}"
             else:
                 # row and slot: unique in the graph (exports and hover texts name neurons)
-                label = f"{'h' if kind == 'hidden' else kind[0]}{row}.{s + 1}"
+                label = f"{'h' if kind in ('hidden', 'recurrent') else kind[0]}{row}.{s + 1}"
             g.add_node((row, s), layer=row, group=group.name, slot=s, kind=kind, label=label,
                        index=idx,
                        x=float(draw[row][s, 0]), y=float(draw[row][s, 1]),
@@ -112,8 +112,8 @@ def to_networkx(model: nn.Module, threshold: float = 0.0) -> nx.DiGraph:
           (in-plane position across, row upwards; 2D grids obliquely);
         - ``kind`` (str): the group's kind (``"input"``, ``"hidden"``, ``"output"``, ...);
         - ``label`` (str): ``x3`` / ``y2`` (original 1-based index) for inputs / outputs,
-          ``h1.5`` (row, then slot 1-based: unique in the graph) for hidden neurons, the
-          kind's initial + row.slot otherwise;
+          ``h1.5`` (row, then slot 1-based: unique in the graph) for hidden and recurrent
+          neurons, the kind's initial + row.slot otherwise;
         - ``index`` (int): original index for inputs and outputs, else the slot;
         - ``bias`` (float or None): the bias of the wire into the neuron, None without;
         - ``pos`` (in-plane ``(x, z)``) and ``height`` (``layer * 0.1``).
@@ -319,7 +319,7 @@ class PruneResult:
 
 
 def prune(model: nn.Module, threshold: float = 0.05, x: Any = None, y: Any = None,
-          inplace: bool = False) -> PruneResult:
+          inplace: bool = False, loss: LossFn | None = None) -> PruneResult:
     """Zero every connection weight with ``|w| <= threshold * max |w|``.
 
     Parameters
@@ -331,6 +331,8 @@ def prune(model: nn.Module, threshold: float = 0.05, x: Any = None, y: Any = Non
         Data to measure the loss before and after pruning on.
     inplace : bool
         Prune ``model`` itself instead of a copy.
+    loss : callable ``loss(pred, y) -> scalar``, optional
+        The loss to measure (default: MSE, or cross-entropy for integer labels).
 
     Returns
     -------
@@ -341,13 +343,14 @@ def prune(model: nn.Module, threshold: float = 0.05, x: Any = None, y: Any = Non
     target = model if inplace else copy.deepcopy(model)
     measure = None
     if x is not None and y is not None:
-        xt, yt, kind = prepare_data(model, x, y)
+        chosen = make_loss(loss, "auto", as_tensor("y", y))
+        xt, yt, _ = prepare_data(model, x, y, task=chosen)
         p = next(model.parameters())
-        xt, yt, loss = xt.to(p.device), yt.to(p.device), Loss(kind)
+        xt, yt = xt.to(p.device), yt.to(p.device)
 
         def measure(net: nn.Module) -> float:
             with torch.no_grad():
-                return float(loss(net(xt), yt))
+                return float(chosen(net(xt), yt))
 
     before = measure(model) if measure else None
     removed = kept = 0

@@ -125,7 +125,12 @@ def _render(model: nn.Module, ax: Any, color_modules: bool, threshold: float,
                    linewidths=0)
     if labels:
         _labels(model, spec, pos, ax)
-    ax.set_xlim(-0.05, 1.05)
+    named = [r.label for r in spec.rows]
+    if labels and any(named):  # row names (embedding, attention, ...) left of the rows
+        for row, name in enumerate(named):
+            if name:
+                ax.text(-0.07, row, name, ha="right", va="center", fontsize=8, color="#555555")
+    ax.set_xlim(-0.4 if labels and any(named) else -0.05, 1.05)
     ax.set_ylim(-0.45, len(pos) - 1 + 0.45)
     ax.set_axis_off()
     if title:

@@ -156,9 +156,9 @@ def run_task(task: Task | str, out: str | os.PathLike[str] | None = None, *,
         history = train(model, data.x_train, data.y_train, steps=steps or task.steps,
                         seed=seed, x_test=data.x_test, y_test=data.y_test, device=dev,
                         checkpoint_dir=out, log_path=out / "log.jsonl", resume=resume,
-                        progress=progress, **task.overrides)
+                        progress=progress, loss=task.loss, **task.overrides)
         analysis = analyse(model, 0.05)  # the one graph: modules, modularity, active, colours
-        pruned = prune(model, 0.05, data.x_test, data.y_test)
+        pruned = prune(model, 0.05, data.x_test, data.y_test, loss=task.loss)
         metrics = _metrics(task, model, history, analysis, pruned.loss_after, seed, dev)
         model.cpu()
         draw(model, out / "network.png", color_modules=True, analysis=analysis,
