@@ -20,7 +20,7 @@ from aipoincare.canonical import canonical_form
 from aipoincare.certify import certify_many
 from aipoincare.cli import main
 from aipoincare.display import certificate_tag, to_html
-from aipoincare.result import Discovery, Exceptional, Family, Invariant
+from aipoincare.result import Discovery, Exceptional, Family, Invariant, SpecialValue
 
 from .conftest import EXAMPLES, example
 
@@ -244,7 +244,8 @@ def test_html_display_with_spectrum(lv: aipoincare.System) -> None:
 
 def test_html_escapes_and_shows_the_exceptional_set() -> None:
     family = Family(("k1", "k2"), {"k1": 1, "k2": 2}, 1,
-                    (Exceptional((k1, k2), "H1 vanishes identically"),))
+                    (Exceptional((k1, k2), "H1 vanishes identically"),),
+                    special=(SpecialValue(k1 - k2, 2, (x + y,)),))
     d = Discovery(name="a <b> & c", variables=["x", "y"], basis_labels=["x", "y"], points=5,
                   nullity=1, independent=1, spectrum=np.zeros(0), exact=True,
                   invariants=[Invariant(k1 * x - k2 * y, True, "symbolic")], family=family)
@@ -253,3 +254,4 @@ def test_html_escapes_and_shows_the_exceptional_set() -> None:
     assert "Exceptional set" in page and "$k_{1} = 0, k_{2} = 0$" in page
     assert "H1 vanishes identically" in page
     assert "$k_{1} x - k_{2} y$" in page
+    assert "$k_{1} - k_{2} = 0$: nullity 2" in page  # the special values
