@@ -14,6 +14,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 from .canonical import CanonicalForm, canonical_form
+from .datasystem import DataSystem
 from .display import certificate_tag
 from .errors import DataFileError, ExpressionError, NoSamplesError, SystemFileError
 from .parser import parse_expression
@@ -22,6 +23,7 @@ from .result import Discovery, Exceptional, Family, Invariant, SpecialValue, to_
 from .specs import BasisSpec, SamplingSpec
 from .system import System
 from .systemfile import load_system
+from .trajectories import Trajectories, load_trajectories
 
 # Loaded on first use (PEP 562): name -> module.
 _LAZY = {
@@ -34,12 +36,15 @@ _LAZY = {
     "plot_discovery": "plotting", "plot_spectrum": "plotting", "plot_independence": "plotting",
     "plot_coefficients": "plotting", "render_discovery": "plotting",
     "ParetoPoint": "pareto", "pareto_points": "pareto", "plot_pareto": "pareto",
+    "discover_from_trajectories": "datamode",
+    "simulate": "simulate", "write_trajectories": "simulate",
 }
 
 if TYPE_CHECKING:  # for type checkers and readers: the same names, imported eagerly
     from .basis import BASES, Basis, ExpressionBasis, PolynomialBasis, ProductBasis, make_basis
     from .certify import Certificate, certify, certify_many
     from .config import DiscoveryConfig
+    from .datamode import discover_from_trajectories
     from .discover import discover
     from .pareto import ParetoPoint, pareto_points, plot_pareto
     from .plotting import (
@@ -50,6 +55,7 @@ if TYPE_CHECKING:  # for type checkers and readers: the same names, imported eag
         render_discovery,
     )
     from .sampling import Samples, sample_states
+    from .simulate import simulate, write_trajectories
 
 
 def __getattr__(name: str) -> Any:
@@ -91,6 +97,9 @@ __all__ = [
     "BASES", "Basis", "Certificate", "Discovery", "DiscoveryConfig", "ExpressionBasis",
     "Invariant", "PolynomialBasis", "ProductBasis", "certify", "certify_many", "discover",
     "make_basis",
+    # trajectory data (the data mode)
+    "DataSystem", "Trajectories", "discover_from_trajectories", "load_trajectories",
+    "simulate", "write_trajectories",
     # families (symbolic parameters)
     "Exceptional", "Family", "SpecialValue",
     # output

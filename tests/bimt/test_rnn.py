@@ -5,10 +5,13 @@ equals a loop over every edge, and graph, modules, pictures, explorer and export
 from __future__ import annotations
 
 import copy
+import importlib
 import itertools
+import json
 import math
 
 import networkx as nx
+import numpy as np
 import pytest
 import torch
 
@@ -266,6 +269,20 @@ def test_graph_has_recurrent_edges_and_modules_follow_swaps() -> None:
     assert len(bimt.modules(rnn)) == 1
 
 
+def test_large_graphs_are_partitioned_by_louvain(monkeypatch) -> None:
+    modularity = importlib.import_module("bimt.modularity")  # bimt.modularity: the function
+    rnn = _two_blocks()
+    small = bimt.modularity(rnn, 0.0)
+    calls = []
+    louvain = nx.community.louvain_communities
+    monkeypatch.setattr(nx.community, "louvain_communities",
+                        lambda *a, **k: calls.append(k) or louvain(*a, **k))
+    assert bimt.modularity(rnn, 0.0) == small and not calls  # 20 edges: greedy
+    monkeypatch.setattr(modularity, "GREEDY_MAX_EDGES", 10)
+    assert bimt.modularity(rnn, 0.0) == pytest.approx(small) and calls[0]["seed"] == 0
+    assert small > 0.4  # two disconnected blocks
+
+
 def test_export_graph_reads_back_equal(tmp_path) -> None:
     rnn = _two_blocks()
     _random_swaps(rnn, 10, seed=2)
@@ -374,3 +391,37 @@ def test_a_model_without_biolinear_layers_is_refused_in_one_line() -> None:
         with pytest.raises(TypeError, match=r"\(GRU\) has no BioLinear layer") as info:
             fn()
         assert "\n" not in str(info.value)
+
+
+# --------------------------------------------------------------------------- two-streams
+def test_two_streams_targets_against_a_loop() -> None:
+    from bimt.streams import two_streams_targets
+
+    x = np.random.default_rng(0).uniform(-1, 1, (3, 7, 4))
+    y = two_streams_targets(x)
+    for n, t in itertools.product(range(3), range(7)):
+        running = sum(x[n, s, 0] - x[n, s, 1] for s in range(t + 1)) / 10
+        remembered = ((x[n, t - 1, 2] if t >= 1 else 0.0) + (x[n, t - 2, 3] if t >= 2 else 0.0))
+        assert y[n, t, 0] == pytest.approx(running)
+        assert y[n, t, 1] == pytest.approx(remembered / 2)
+
+
+def test_bimt_train_two_streams_writes_its_files_and_resumes(tmp_path, capsys) -> None:
+    from bimt.cli import main
+
+    assert main(["tasks"]) == 0
+    assert any(line.startswith("two-streams ") for line in capsys.readouterr().out.splitlines())
+    out = tmp_path / "run"
+    assert main(["train", "two-streams", "--steps", "200", "--out", str(out), "--html"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["task"] == "two-streams" and metrics["model"]["class"] == "BioRNN"
+    assert metrics["prune_threshold"] == 0.02 and metrics["steps"] == 200
+    assert all(set(m) >= {"inputs", "outputs"} for m in metrics["modules"])
+    for name, magic in (("network.png", b"\x89PNG"), ("training.gif", b"GIF")):
+        assert (out / name).read_bytes()[:len(magic)] == magic
+    assert (out / "checkpoint.pt").is_file() and (out / "network.html").is_file()
+    model, snaps = bimt.load_run(out)
+    assert isinstance(model, bimt.BioRNN) and [s["step"] for s in snaps] == [0, 200]
+    assert main(["train", "two-streams", "--steps", "200", "--out", str(out)]) == 0
+    again = json.loads((out / "metrics.json").read_text())
+    assert again["resumed_from"] == 200 and again["test_loss"] == metrics["test_loss"]
