@@ -139,11 +139,18 @@ def test_tags_never_claim_more_than_the_certificate() -> None:
     assert certificate_tag(Invariant(h, True, "symbolic-modulo-constraints")) == \
         "symbolic mod constraints"
 
-    class WithEvidence:  # trajectory data: evidence, not a certificate
-        expr, verified, method, residual, detail = h, False, "data", 0.0, ""
-        evidence = {"relative_spread": 2.5e-7, "trajectories": 12}
-
-    assert certificate_tag(WithEvidence()) == "NOT verified; data evidence relative spread 2.5e-07"
+    data = {"heldout_ratio": 2.5e-7, "heldout_noise": 0.83, "fit_ratio": 1e-7,
+            "heldout_trajectories": 12}
+    assert certificate_tag(Invariant(h, False, "data", 2.5e-7, evidence=data)) == \
+        "data evidence: held-out ratio 2.5e-07, 0.83x noise, not a proof"
+    # equations given too: the certificate first, the data evidence beside it
+    assert certificate_tag(Invariant(h, True, "symbolic", evidence=data)) == \
+        "symbolic; data evidence: held-out ratio 2.5e-07, 0.83x noise"
+    assert certificate_tag(Invariant(h, False, "identity-test", 1.0, evidence=data)) == \
+        "NOT verified: identity test, residual 1.0e+00; data evidence: held-out ratio " \
+        "2.5e-07, 0.83x noise"
+    assert certificate_tag(Invariant(h, False, "data", evidence={"spread": 3e-5})) == \
+        "data evidence: spread 3.0e-05, not a proof"
 
 
 # ------------------------------------------------------------------------ text and CLI
