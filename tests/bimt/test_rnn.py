@@ -445,3 +445,14 @@ def test_self_connections_are_drawn_as_loops(tmp_path) -> None:
     xs = np.concatenate([np.asarray(t.x, dtype=float) for t in ex.figure.data[:-1]])
     assert int(np.isnan(xs).sum()) == 20  # one gap per connection, the loops included
     assert np.isclose(xs, x + 0.03).any()  # the loop's right edge
+
+
+def test_train_takes_a_dataloader_of_sequences() -> None:
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(96, 5, 2, generator=g) * 2 - 1
+    y = x.cumsum(1) / 5
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=32,
+                                         shuffle=True, generator=torch.Generator().manual_seed(1))
+    rnn = bimt.BioRNN(2, 4, 2, seed=0)
+    hist = bimt.train(rnn, loader, steps=30, seed=0, progress=False, swap_every=10)
+    assert hist.steps == 30 and hist.engine == "autograd" and math.isfinite(hist.train_loss)
