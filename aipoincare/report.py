@@ -28,6 +28,8 @@ COUNT_METHODS = {
     "exact-modular": "exact: rank over GF(p) at random rational points (Schwartz-Zippel)",
     "numerical-gap": "numerical: largest gap in the normalised singular values",
     "numerical-tol": "numerical: singular values below the given tolerance",
+    "data-heldout": "statistical, from trajectory data: constant along the trajectories "
+                    "within the noise, tested on held-out trajectories",
 }
 #: Certificate methods, in words (keys: ``Invariant.method``).
 METHODS = {
@@ -37,6 +39,7 @@ METHODS = {
                      "test)",
     "mpmath-50-digits": "grad H . f is 0 to 50+ digits at random points (mpmath)",
     "numerical": "not certified: only numerically small",
+    "data": "evidence, not a proof: constant along held-out trajectories within the noise",
 }
 _SHOW_CONSERVED = 12  # conserved-subspace elements listed in the text report
 
@@ -54,7 +57,7 @@ def _how_counted(d: Discovery) -> str:
     parts = [base]
     if gap is not None:
         parts.append(f"gap {gap:.1f} decades")
-    if conf is not None:
+    if conf is not None and d.data is None:  # data mode: the evidence is per invariant
         parts.append(f"confidence {conf:.2f}")
     return ", ".join(parts)
 
@@ -173,11 +176,18 @@ def to_text(discovery: Discovery, expected: Mapping[str, int] | None = None,
     lines.append(f"independent  {d.independent}  [{'exact' if d.exact else 'numerical'}: "
                  "Jacobian rank, greedy by simplicity]"
                  + _expected_mark(d.independent, expected, "independent"))
+    if d.data is not None:
+        lines.append(f"data         {d.data.get('trajectories')} trajectories "
+                     f"({d.data.get('fit_trajectories')} fit, "
+                     f"{d.data.get('heldout_trajectories')} held out), "
+                     f"{'with' if d.data.get('equations') else 'no'} equations")
     n_ver = sum(bool(i.verified) for i in d.invariants)
     lines.append(f"verified     {n_ver} of {len(d.invariants)} invariants certified")
     lines.append("")
     if d.invariants:
-        lines.append("Independent conserved quantities (d/dt H = grad H . f = 0):")
+        lines.append("Independent conserved quantities (d/dt H = grad H . f = 0):"
+                     if d.data is None else "Independent conserved quantities (constant along "
+                     "each trajectory of the data; evidence, not a proof, unless verified):")
         lines.extend(invariant_lines(d, verbose))
         if not verbose:
             lines.append("  (tags summarise the certificates; --verbose or the JSON has them "
@@ -230,6 +240,8 @@ def to_latex(discovery: Discovery, standalone: bool = False) -> str:
     d = discovery
     out = [f"\\section*{{{tex_text(d.name)}}}", ""]
     how = "exact" if d.exact else f"numerical, confidence {(finite_or_none(d.confidence) or 0):.2f}"
+    if d.data is not None:
+        how = "statistical, from trajectory data: evidence, not a proof"
     names = ", ".join(sympy.latex(sympy.Symbol(v)) for v in d.variables)
     out.append(f"Basis of {d.basis_size} functions in ${names}$, "
                f"{d.points} sample points. Nullity {d.nullity}, independent conserved "

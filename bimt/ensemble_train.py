@@ -286,8 +286,9 @@ def fit_ensemble(ens: Ensemble, x: Any, y: Any, x_test: Any = None, y_test: Any 
     Parameters
     ----------
     ens : Ensemble
-    x, y : arrays, shapes (M, n, n_in) and (M, n, n_out), or (M, n) labels
-        Each member's training data (inputs and targets in the original order).
+    x, y : arrays
+        Each member's training data (inputs and targets in the original order), shapes
+        ``(M, n, widths[0])`` and ``(M, n, widths[-1])`` (or ``(M, n)`` labels).
     x_test, y_test : arrays, optional
         Each member's test data, evaluated once at the end.
     kind : "regression" or "classification"

@@ -191,12 +191,21 @@ def _modules_of(g: nx.DiGraph) -> tuple[list[Module], dict[Hashable, int]]:
     return [m for m, _ in found], member
 
 
+#: Above this many edges the partition comes from Louvain, not greedy modularity: greedy
+#: (Clauset-Newman-Moore) takes 17 s on the 36 000 edges of a 256-neuron recurrent layer,
+#: Louvain 5 s for the same Q.
+GREEDY_MAX_EDGES = 10_000
+
+
 def _modularity_of(g: nx.DiGraph) -> float:
     u = g.to_undirected()
     u.remove_nodes_from([n for n in list(u.nodes) if u.degree(n) == 0])
     if u.number_of_edges() == 0:
         return 0.0
-    parts = nx.community.greedy_modularity_communities(u, weight="abs_weight")
+    if u.number_of_edges() > GREEDY_MAX_EDGES:  # seeded: the same Q on every call
+        parts = nx.community.louvain_communities(u, weight="abs_weight", seed=0)
+    else:
+        parts = nx.community.greedy_modularity_communities(u, weight="abs_weight")
     return float(nx.community.modularity(u, parts, weight="abs_weight"))
 
 
@@ -278,9 +287,10 @@ def modularity(model: nn.Module, threshold: float = 0.05) -> float:
     """Newman modularity Q of the pruned, |w|-weighted graph.
 
     The partition is the one greedy modularity maximisation (Clauset-Newman-Moore, as in
-    networkx) finds, so a connected network can still score high when it splits into
-    weakly linked groups; disconnected modules give Q close to ``1 - 1/k`` for ``k`` equal
-    modules. 0 for a graph without edges.
+    networkx) finds, or, for graphs of more than :data:`GREEDY_MAX_EDGES` edges (large
+    recurrent layers), the faster Louvain method (seeded); so a connected network can still
+    score high when it splits into weakly linked groups; disconnected modules give Q close
+    to ``1 - 1/k`` for ``k`` equal modules. 0 for a graph without edges.
     """
     return _modularity_of(to_networkx(model, threshold))
 

@@ -5,10 +5,13 @@ equals a loop over every edge, and graph, modules, pictures, explorer and export
 from __future__ import annotations
 
 import copy
+import importlib
 import itertools
+import json
 import math
 
 import networkx as nx
+import numpy as np
 import pytest
 import torch
 
@@ -266,6 +269,20 @@ def test_graph_has_recurrent_edges_and_modules_follow_swaps() -> None:
     assert len(bimt.modules(rnn)) == 1
 
 
+def test_large_graphs_are_partitioned_by_louvain(monkeypatch) -> None:
+    modularity = importlib.import_module("bimt.modularity")  # bimt.modularity: the function
+    rnn = _two_blocks()
+    small = bimt.modularity(rnn, 0.0)
+    calls = []
+    louvain = nx.community.louvain_communities
+    monkeypatch.setattr(nx.community, "louvain_communities",
+                        lambda *a, **k: calls.append(k) or louvain(*a, **k))
+    assert bimt.modularity(rnn, 0.0) == small and not calls  # 20 edges: greedy
+    monkeypatch.setattr(modularity, "GREEDY_MAX_EDGES", 10)
+    assert bimt.modularity(rnn, 0.0) == pytest.approx(small) and calls[0]["seed"] == 0
+    assert small > 0.4  # two disconnected blocks
+
+
 def test_export_graph_reads_back_equal(tmp_path) -> None:
     rnn = _two_blocks()
     _random_swaps(rnn, 10, seed=2)
@@ -374,3 +391,68 @@ def test_a_model_without_biolinear_layers_is_refused_in_one_line() -> None:
         with pytest.raises(TypeError, match=r"\(GRU\) has no BioLinear layer") as info:
             fn()
         assert "\n" not in str(info.value)
+
+
+# --------------------------------------------------------------------------- two-streams
+def test_two_streams_targets_against_a_loop() -> None:
+    from bimt.streams import two_streams_targets
+
+    x = np.random.default_rng(0).uniform(-1, 1, (3, 7, 4))
+    y = two_streams_targets(x)
+    for n, t in itertools.product(range(3), range(7)):
+        running = sum(x[n, s, 0] - x[n, s, 1] for s in range(t + 1)) / 10
+        remembered = ((x[n, t - 1, 2] if t >= 1 else 0.0) + (x[n, t - 2, 3] if t >= 2 else 0.0))
+        assert y[n, t, 0] == pytest.approx(running)
+        assert y[n, t, 1] == pytest.approx(remembered / 2)
+
+
+def test_bimt_train_two_streams_writes_its_files_and_resumes(tmp_path, capsys) -> None:
+    from bimt.cli import main
+
+    assert main(["tasks"]) == 0
+    assert any(line.startswith("two-streams ") for line in capsys.readouterr().out.splitlines())
+    out = tmp_path / "run"
+    assert main(["train", "two-streams", "--steps", "200", "--out", str(out), "--html"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["task"] == "two-streams" and metrics["model"]["class"] == "BioRNN"
+    assert metrics["prune_threshold"] == 0.02 and metrics["steps"] == 200
+    assert all(set(m) >= {"inputs", "outputs"} for m in metrics["modules"])
+    for name, magic in (("network.png", b"\x89PNG"), ("training.gif", b"GIF")):
+        assert (out / name).read_bytes()[:len(magic)] == magic
+    assert (out / "checkpoint.pt").is_file() and (out / "network.html").is_file()
+    model, snaps = bimt.load_run(out)
+    assert isinstance(model, bimt.BioRNN) and [s["step"] for s in snaps] == [0, 200]
+    assert main(["train", "two-streams", "--steps", "200", "--out", str(out)]) == 0
+    again = json.loads((out / "metrics.json").read_text())
+    assert again["resumed_from"] == 200 and again["test_loss"] == metrics["test_loss"]
+
+
+def test_self_connections_are_drawn_as_loops(tmp_path) -> None:
+    """A neuron's recurrent weight to itself (an integrator) is a small loop in the picture
+    and in the explorer, not a line of length zero."""
+    from bimt.layout import loop_points
+
+    rnn = _two_blocks().requires_grad_(False)
+    with torch.no_grad():
+        rnn.rec.weight[3, 3] = 0.9
+    fig = bimt.draw(rnn)
+    lines = fig.axes[0].collections[0].get_segments()
+    x, y = bimt.neuron_positions(rnn)[1][3]
+    assert any(len(s) == 13 and np.allclose(s, loop_points(x, y)) for s in lines)
+    # 4 diagonal recurrent weights (_two_blocks), 20 connections in all
+    assert sum(len(s) == 13 for s in lines) == 4 and len(lines) == 20
+    ex = bimt.explore(rnn, None)
+    xs = np.concatenate([np.asarray(t.x, dtype=float) for t in ex.figure.data[:-1]])
+    assert int(np.isnan(xs).sum()) == 20  # one gap per connection, the loops included
+    assert np.isclose(xs, x + 0.03).any()  # the loop's right edge
+
+
+def test_train_takes_a_dataloader_of_sequences() -> None:
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(96, 5, 2, generator=g) * 2 - 1
+    y = x.cumsum(1) / 5
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=32,
+                                         shuffle=True, generator=torch.Generator().manual_seed(1))
+    rnn = bimt.BioRNN(2, 4, 2, seed=0)
+    hist = bimt.train(rnn, loader, steps=30, seed=0, progress=False, swap_every=10)
+    assert hist.steps == 30 and hist.engine == "autograd" and math.isfinite(hist.train_loss)
