@@ -230,3 +230,17 @@ def test_diverged_member_leaves_the_others_alone():
                       d.y_train.double(), steps=60, swap_every=20, x_test=d.x_test.double(),
                       y_test=d.y_test.double(), progress=False, snapshot_every=0)
     assert good["test_loss"] == pytest.approx(hist.test_loss, rel=1e-6)
+
+
+def test_interrupted_sweep_keeps_finished_chunks(tmp_path):
+    def stop_after_first(done: int, total: int) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        bimt.sweep("independence", seeds=range(3), steps=20, out=tmp_path, chunk=1,
+                   on_chunk=stop_after_first)
+    assert [r["seed"] for r in load_sweep(tmp_path)] == [0]  # the finished chunk's row
+    calls = []
+    rows = bimt.sweep("independence", seeds=range(3), steps=20, out=tmp_path, chunk=1,
+                      on_chunk=lambda done, total: calls.append(done))
+    assert calls == [2, 3] and [r["seed"] for r in rows] == [0, 1, 2]
