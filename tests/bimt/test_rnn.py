@@ -76,6 +76,16 @@ def test_any_swap_leaves_outputs_unchanged() -> None:
     assert torch.allclose(rnn(x), before, atol=1e-12, rtol=0)  # in fact to rounding
 
 
+def test_swaps_without_biases_and_with_relu() -> None:
+    rnn = bimt.BioRNN(2, 6, 3, activation="relu", bias=False, seed=4).double()
+    assert rnn.inp.bias is None and rnn.config()["bias"] is False
+    x = _sequences(d_in=2)
+    before = rnn(x).detach()
+    _random_swaps(rnn, 30, seed=5)
+    assert torch.allclose(rnn(x), before, atol=1e-12, rtol=0)
+    assert bimt.to_networkx(rnn).nodes[(1, 0)]["bias"] is None
+
+
 def test_hidden_swap_permutes_rows_and_columns_together() -> None:
     rnn = bimt.BioRNN(3, 6, 2, seed=0)
     ref = copy.deepcopy(rnn)
