@@ -432,6 +432,12 @@ def test_bimt_train_two_streams_writes_its_files_and_resumes(tmp_path, capsys) -
     assert (out / "checkpoint.pt").is_file() and (out / "network.html").is_file()
     model, snaps = bimt.load_run(out)
     assert isinstance(model, bimt.BioRNN) and [s["step"] for s in snaps] == [0, 200]
+    pytest.importorskip("plotly", reason="the explorer needs the optional extra 'explore'")
+    from bimt.explore import _run_threshold
+
+    assert _run_threshold(out) == 0.02 and _run_threshold(tmp_path) == 0.05
+    title = bimt.explore(out, None).figure.layout.title.text  # modules as metrics.json has
+    assert f": {len(metrics['modules'])} module" in title
     assert main(["train", "two-streams", "--steps", "200", "--out", str(out)]) == 0
     again = json.loads((out / "metrics.json").read_text())
     assert again["resumed_from"] == 200 and again["test_loss"] == metrics["test_loss"]
