@@ -242,7 +242,7 @@ def evidence(theta: np.ndarray, fit: Moments, held: Moments) -> dict[str, float]
     """
     out = {}
     for tag, m in (("heldout", held), ("fit", fit)):
-        w = float(theta @ m.within @ theta)
+        w = max(float(theta @ m.within @ theta), 0.0)  # >= 0: rounding can dip below
         out[f"{tag}_ratio"] = w / max(float(theta @ m.total @ theta), 1e-300)
         out[f"{tag}_noise"] = w / max(float(theta @ _floor(m) @ theta), 1e-300)
     return out
