@@ -222,11 +222,13 @@ class PolynomialBasis(Basis):
             sq = term if sq is None else sq.add_(term)
         return sq.sqrt()
 
-    def lie_and_gradient_norms_torch(self, x: torch.Tensor, f: torch.Tensor
+    def lie_and_gradient_norms_torch(self, x: torch.Tensor, f: torch.Tensor,
+                                     cols: np.ndarray | None = None
                                      ) -> tuple[torch.Tensor, torch.Tensor]:
-        """:meth:`lie_torch` and :meth:`gradient_norms_torch` from one monomial table."""
+        """:meth:`lie_torch` and :meth:`gradient_norms_torch` from one monomial table
+        (for the columns ``cols`` only, when given)."""
         mono = self.table.values_torch(x)
-        var, coef, idx = self._slots(x.device)
+        var, coef, idx = self._slots(x.device, cols)
         lie = sq = None
         for s in range(var.shape[0]):
             g = mono[:, idx[s]] * coef[s]  # shape (n, size): component along var[s]

@@ -40,8 +40,10 @@ from .constraints import ConstraintSolver, constraint_solver
 from .errors import ExactNotApplicable
 from .evaluate import as_expr, eval_mod_p, is_rational_function
 from .exact import random_prime
+from .independence import gradient_exprs
 
-__all__ = ["Certificate", "certify", "certify_many", "lie_derivative", "degree_bound"]
+__all__ = ["Certificate", "certify", "certify_many", "lie_derivative", "degree_bound",
+           "degree_pair"]
 
 #: Symbolic expansion is attempted only below this size estimate (terms of H x tree size
 #: of f); above it the randomised identity test is used (seconds instead of minutes).
@@ -98,7 +100,14 @@ def degree_bound(expr: sympy.Expr, degrees: dict[sympy.Symbol, tuple[int, int]])
     >>> degree_bound(x / (1 + y) + x ** 2, {x: (1, 0), y: (1, 0)})
     3
     """
-    memo: dict[sympy.Basic, tuple[int, int]] = {}
+    return degree_pair(expr, degrees)[0]
+
+
+def degree_pair(expr: sympy.Expr, degrees: dict[sympy.Symbol, tuple[int, int]],
+                memo: dict | None = None) -> tuple[int, int]:
+    """(numerator, denominator) degree bounds of a rational function, as in
+    :func:`degree_bound`; ``memo`` may be shared between calls with the same ``degrees``."""
+    memo = {} if memo is None else memo
 
     def walk(e: sympy.Basic) -> tuple[int, int]:
         if e in memo:
@@ -123,7 +132,7 @@ def degree_bound(expr: sympy.Expr, degrees: dict[sympy.Symbol, tuple[int, int]])
         memo[e] = out
         return out
 
-    return walk(as_expr(expr))[0]
+    return walk(as_expr(expr))
 
 
 def _terms(h: sympy.Expr) -> int:
@@ -229,9 +238,8 @@ def certify_many(exprs: Sequence[sympy.Expr], system, seed: int = 0, points: int
         else:
             batch.append(k)
     if batch:
-        lies = [lie_derivative(hs[k], system) for k in batch]
-        for k, cert in zip(batch, _identity_test(lies, system, solver, rng, points, primes),
-                           strict=True):
+        tests = _identity_test([hs[k] for k in batch], system, solver, rng, points, primes)
+        for k, cert in zip(batch, tests, strict=True):
             out[k] = cert
     return out  # type: ignore[return-value]
 
@@ -290,12 +298,44 @@ def _ideal_check(lie: sympy.Expr, system, why: str) -> Certificate:
                        f"basis of the constraints (remainder {sympy.sstr(rem)[:120]}).")
 
 
-def _identity_test(lies: Sequence[sympy.Expr], system, solver: ConstraintSolver,
-                   rng: np.random.Generator, points: int, primes: int) -> list[Certificate]:
+def _lie_degrees(grads: Sequence[Sequence[sympy.Expr]], system, solver: ConstraintSolver
+                 ) -> list[int]:
+    """Degree bounds of the numerators of ``sum_k dH/dx_k f_k``, one per H, from the
+    bounds of the pieces (never building the product: f can be a large expression)."""
     degrees: dict[sympy.Symbol, tuple[int, int]] = {v: (1, 0) for v in solver.free}
     for s in reversed(solver.solved):  # later solved variables first: earlier ones use them
         degrees[s.var] = (degree_bound(s.rest, degrees), degree_bound(s.coef, degrees))
-    bounds = [degree_bound(lie, degrees) for lie in lies]
+    memo: dict = {}
+    f_pairs = [degree_pair(f, degrees, memo) for f in system.equations]
+    bounds = []
+    for row in grads:
+        terms = [(n + fn, d + fd) for g, (fn, fd) in zip(row, f_pairs, strict=True) if g != 0
+                 for n, d in [degree_pair(g, degrees, memo)]]
+        den = sum(d for _, d in terms)
+        bounds.append(max((n + den - d for n, d in terms), default=0))
+    return bounds
+
+
+def _lie_values(grads: Sequence[Sequence[sympy.Expr]], system, pts: np.ndarray, p: int
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """``grad H . f`` mod p at the points, shape (n_points, n_H), and where it is defined:
+    the gradients and f evaluated apart, then their dot product."""
+    n_vars = len(system.variables)
+    flat = [g for row in grads for g in row]
+    g, ok_g = eval_mod_p(flat, list(system.variables), pts, p)
+    f, ok_f = eval_mod_p(list(system.equations), list(system.variables), pts, p)
+    g = g.reshape(len(pts), len(grads), n_vars)
+    vals = np.zeros((len(pts), len(grads)), dtype=np.int64)
+    for k in range(n_vars):  # residues below 2**31: one product at a time fits in int64
+        vals = (vals + g[:, :, k] * f[:, k:k + 1] % p) % p
+    return vals, ok_g & ok_f
+
+
+def _identity_test(hs: Sequence[sympy.Expr], system, solver: ConstraintSolver,
+                   rng: np.random.Generator, points: int, primes: int) -> list[Certificate]:
+    grads = [gradient_exprs(h, system.variables) for h in hs]
+    bounds = _lie_degrees(grads, system, solver)
+    lies = hs  # one certificate per H
     failed: dict[int, int] = {}
     used: list[int] = []
     for _ in range(primes):
@@ -309,7 +349,7 @@ def _identity_test(lies: Sequence[sympy.Expr], system, solver: ConstraintSolver,
                                     f"grad H . f is undefined (mod {p}) at almost every random "
                                     "point of the constraint set.") for _ in lies]
             pts, ok = solver.sample_mod_p(points - got, p, rng)
-            vals, ok2 = eval_mod_p(lies, list(system.variables), pts, p)
+            vals, ok2 = _lie_values(grads, system, pts, p)
             keep = ok & ok2
             for k in np.nonzero((vals[keep] != 0).any(0))[0]:
                 failed.setdefault(int(k), p)

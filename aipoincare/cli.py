@@ -2,13 +2,20 @@
 
 ::
 
-    aipoincare discover FILE [--degree N] [--points N] [--seed N] [--device auto|cpu|cuda]
-                             [--json PATH] [--plot PATH] [--latex PATH] [--tol X]
-                             [--time-limit SECONDS] [--quiet] [--symbolic NAME,NAME]
-                             [--parameter-degree N]
+    aipoincare discover FILE [FILE ...] [--degree N] [--points N] [--seed N]
+                             [--device auto|cpu|cuda] [--json PATH] [--plot PATH]
+                             [--latex PATH] [--tol X] [--time-limit SECONDS] [--quiet]
+                             [--symbolic NAME,NAME] [--parameter-degree N]
+                             [--spectrum | --no-spectrum] [--workers N]
+                             [--scheduler ADDRESS] [--verbose]
+
     aipoincare simulate FILE --trajectories N --duration T [--noise S] [--seed N]
                              [--samples N] -o OUT.csv
     aipoincare examples [--copy DIR]
+
+Several FILEs run as one batch (one Dask connection with ``--scheduler``): each report is
+printed under a ``== FILE ==`` header, and ``--json``, ``--plot`` and ``--latex`` then name
+folders, where one file per system is written (``<file stem>.json``, ``.png``, ``.tex``).
 
 Bad input (a wrong file, option, data file, a basis over the memory budget, an unavailable
 device) ends with exactly one line ``error: ...`` on stderr and exit status 2, no traceback.
@@ -54,9 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     d = sub.add_parser("discover", help="discover the conserved quantities of a system file",
                        description="Discover the conserved quantities of a system file (TOML; "
-                                   "format in CONTRACT.md). FILE may also be the name of a "
+                                   "format in the documentation page 'System files' "
+                                   "(docs/system-files.md)). FILE may also be the name of a "
                                    "shipped example (see `aipoincare examples`).")
-    d.add_argument("file", metavar="FILE", help="system file (.toml) or shipped example name")
+    d.add_argument("files", metavar="FILE", nargs="+",
+                   help="system file (.toml) or shipped example name; several run as one "
+                        "batch (then --json, --plot and --latex name folders)")
     d.add_argument("--degree", type=int_arg(1, 8),
                    help="polynomial degree of the basis (1..8; default: the file's [basis], "
                         "else 3)")
@@ -77,11 +87,25 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--json", metavar="PATH", help="write the result as JSON")
     d.add_argument("--plot", metavar="PATH",
                    help="write the figures (.png, .svg or .pdf)")
-    d.add_argument("--latex", metavar="PATH", help="write the report as a LaTeX document")
+    d.add_argument("--latex", metavar="PATH",
+                   help="write the report as a LaTeX document (the invariants as a table)")
+    d.add_argument("--verbose", action="store_true",
+                   help="print each invariant's certificate in full under its line")
     d.add_argument("--time-limit", type=number_arg(0, example="600"), metavar="SECONDS",
                    help="stop with an error after this many seconds (default: no limit)")
     d.add_argument("--quiet", action="store_true",
                    help="do not print the report (nor the plan and the progress bar)")
+    d.add_argument("--spectrum", action=argparse.BooleanOptionalAction, default=None,
+                   help="compute the float spectrum (JSON 'spectrum', the gap) beside exact "
+                        "counts (default: only for small bases, when the counts are not "
+                        "exact, or with --plot)")
+    d.add_argument("--workers", type=int_arg(1, 256), default=1, metavar="N",
+                   help="local worker threads for the exact ranks of the scaling blocks "
+                        "(default 1)")
+    d.add_argument("--scheduler", metavar="ADDRESS",
+                   help="a Dask scheduler (tcp://host:8786) whose workers run the exact "
+                        "ranks per block and prime (default: DASK_SCHEDULER_ADDRESS if set, "
+                        "else this machine)")
     _simulate_parser(sub)
     e = sub.add_parser("examples", help="list the shipped example systems",
                        description="List the shipped example systems with their expected "
@@ -165,30 +189,44 @@ def _resolve_file(text: str) -> Path:
     return p  # load_system reports the missing file
 
 
-def _discover(args: argparse.Namespace) -> int:
-    from .report import to_latex, to_text
+def _outputs(args: argparse.Namespace, paths: Sequence[Path]) -> list[dict[str, Path]]:
+    """Per system file, its output paths: the options' paths with one file, else one file
+    per system (named after the system file) in the folders the options name."""
+    if args.plot and args.spectrum is False:
+        raise UsageError("--plot draws the float spectrum, which --no-spectrum switches off; "
+                         "drop one of them.")
+    wanted = {"json": (args.json, ".json"), "latex": (args.latex, ".tex"),
+              "plot": (args.plot, ".png")}
+    if len(paths) == 1:
+        out = {}
+        for key, (path, _) in wanted.items():
+            if path:
+                out[key] = _check_output(path, f"--{key}",
+                                         PLOT_FORMATS if key == "plot" else None)
+        return [out]
+    stems = [p.stem for p in paths]
+    twice = sorted({s for s in stems if stems.count(s) > 1})
+    if twice and any(path for path, _ in wanted.values()):
+        raise UsageError(f"Several system files are named {twice[0]!r}: their outputs would "
+                         "share a name in the output folder; rename one or run them apart.")
+    outs: list[dict[str, Path]] = [{} for _ in paths]
+    for key, (path, suffix) in wanted.items():
+        if not path:
+            continue
+        folder = Path(path).expanduser()
+        if folder.exists() and not folder.is_dir():
+            raise UsageError(f"--{key} {path!r} is a file; with several system files give a "
+                             "folder: one file per system is written there.")
+        for out, stem in zip(outs, stems, strict=True):
+            out[key] = _check_output(str(folder / f"{stem}{suffix}"), f"--{key}")
+    return outs
+
+
+def _render(result, outputs: dict[str, Path]) -> dict[str, tuple[Path, str | bytes]]:
+    """The output files of one result, rendered in memory (nothing written yet)."""
+    from .report import to_latex
     from .result import to_json
-    from .systemfile import load_system
 
-    outputs = {}
-    if args.json:
-        outputs["json"] = _check_output(args.json, "--json")
-    if args.latex:
-        outputs["latex"] = _check_output(args.latex, "--latex")
-    if args.plot:
-        outputs["plot"] = _check_output(args.plot, "--plot", PLOT_FORMATS)
-    system = load_system(_resolve_file(args.file), symbolic=args.symbolic or ())
-    if args.parameter_degree is not None and not system.symbolic:
-        raise UsageError("--parameter-degree applies to symbolic parameters, and this system "
-                         "has none; declare some with --symbolic NAME,NAME or drop the option.")
-    from .discover import discover
-
-    # discover resolves the device first: a bad or unavailable one fails before any work
-    result = discover(system, degree=args.degree, points=args.points, seed=args.seed,
-                      device=args.device, tol=args.tol, time_limit=args.time_limit,
-                      progress=False if args.quiet else None,
-                      parameter_degree=args.parameter_degree)
-    # Render everything in memory first: no output file is touched unless all succeeded.
     rendered: dict[str, tuple[Path, str | bytes]] = {}
     if "json" in outputs:
         rendered["json"] = (outputs["json"], to_json(result) + "\n")
@@ -198,10 +236,45 @@ def _discover(args: argparse.Namespace) -> int:
         from .plotting import render_discovery
         path = outputs["plot"]
         rendered["plot"] = (path, render_discovery(result, path.suffix.lower().lstrip(".")))
-    if not args.quiet:
-        sys.stdout.write(to_text(result, expected=system.expected))
+    return rendered
+
+
+def _discover(args: argparse.Namespace) -> int:
+    from .report import to_text
+    from .systemfile import load_system
+
+    paths = [_resolve_file(f) for f in args.files]
+    outputs = _outputs(args, paths)
+    # every file is read and checked before any work: bad input fails fast
+    systems = [load_system(p, symbolic=args.symbolic or ()) for p in paths]
+    if args.parameter_degree is not None and not any(s.symbolic for s in systems):
+        raise UsageError("--parameter-degree applies to symbolic parameters, and this system "
+                         "has none; declare some with --symbolic NAME,NAME or drop the option.")
+    from traincore.distributed import cluster, resolve_scheduler
+
+    scheduler = resolve_scheduler(args.scheduler)  # a malformed address fails before work
+    from .discover import discover
+
+    rendered: dict[Path, str | bytes] = {}
+    spectrum = True if args.plot else args.spectrum
+    # one cluster connection for the whole batch (none without an address)
+    with cluster(scheduler, local=False) as client:
+        for k, (system, out) in enumerate(zip(systems, outputs, strict=True)):
+            # discover resolves the device first: a bad one fails before any work
+            result = discover(system, degree=args.degree, points=args.points, seed=args.seed,
+                              device=args.device, tol=args.tol, time_limit=args.time_limit,
+                              progress=False if args.quiet else None,
+                              parameter_degree=args.parameter_degree, spectrum=spectrum,
+                              workers=args.workers, client=client)
+            # render in memory first: no output file is touched unless all succeeded
+            rendered.update(dict(_render(result, out).values()))
+            if not args.quiet:
+                if len(systems) > 1:
+                    print(f"{chr(10) if k else ''}== {paths[k]} ==")
+                sys.stdout.write(to_text(result, expected=system.expected,
+                                         verbose=args.verbose))
     # all or nothing: every file is written and flushed before the first is renamed
-    for path in atomic_write_many(dict(rendered.values())):
+    for path in atomic_write_many(rendered):
         if not args.quiet:
             print(f"wrote {path}")
     sys.stdout.flush()

@@ -10,10 +10,13 @@ from traincore import check_bool, check_choice, check_int, check_number, check_t
 
 from .specs import MAX_DEGREE
 
-__all__ = ["DiscoveryConfig", "DEFAULT_DEGREE"]
+__all__ = ["DiscoveryConfig", "DEFAULT_DEGREE", "SMALL_SPECTRUM"]
 
 #: Degree of the polynomial basis when neither the call nor the system file gives one.
 DEFAULT_DEGREE = 3
+#: With exact counts and ``spectrum=None``, the float spectrum is computed for bases up to
+#: this size only (it costs milliseconds there).
+SMALL_SPECTRUM = 500
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,17 @@ class DiscoveryConfig:
     special_values : bool
         With symbolic parameters: search the parameter values where the basis holds more
         invariants (one effective parameter; see :mod:`aipoincare.special`).
+    spectrum : bool or None
+        The float spectrum of the normalised matrix (the spectrum plot, the JSON
+        ``spectrum``, the gap). With exact counts it is evidence only, so None (auto)
+        computes it only when the counts are not exact or the basis is small (at most
+        :data:`SMALL_SPECTRUM` functions: milliseconds); True always (per scaling block, at
+        about 1.2x each block's size in points); False never when the counts are exact.
+    workers : int
+        Local worker threads for the exact ranks of the scaling blocks (largest first).
+    scheduler : str or None
+        Address of a Dask scheduler (``tcp://host:8786``): the exact ranks per (block,
+        prime) run on its workers. None: on this machine.
     """
 
     degree: int | None = None          # None: from the system file, else DEFAULT_DEGREE
@@ -86,6 +100,9 @@ class DiscoveryConfig:
     progress: bool | None = None       # None: on a terminal only (never in logs or pipes)
     parameter_degree: int | None = None  # None: the lowest degree that finds them all
     special_values: bool = True        # seconds on small families; skipped when unsupported
+    spectrum: bool | None = None       # None: only without exact counts, or a small basis
+    workers: int = 1                   # threads for the exact ranks of the blocks
+    scheduler: str | None = None       # a Dask scheduler for the exact ranks
 
     # Why one thread: the float blocks have a few hundred columns, where LAPACK's OpenMP
     # threads spend their time waiting for each other as soon as another process shares the
@@ -118,3 +135,9 @@ class DiscoveryConfig:
             check_int(self.parameter_degree, "parameter_degree", ge=0, le=MAX_DEGREE,
                       fix="or None to search from 0")
         check_bool(self.special_values, "special_values")
+        if self.spectrum is not None:
+            check_bool(self.spectrum, "spectrum", fix="or None for auto")
+        check_int(self.workers, "workers", ge=1, le=256)
+        if self.scheduler is not None:
+            check_type(self.scheduler, "scheduler", str, "an address such as "
+                       "tcp://host:8786", fix="or None to run on this machine")

@@ -8,9 +8,11 @@ stage function each in :mod:`aipoincare.stages`:
    direct sum of the blocks');
 2. float samples (:mod:`aipoincare.sampling`);
 3. counts: for rational systems and bases, the exact conserved subspace over Q from modular
-   arithmetic (:mod:`aipoincare.exact`), the float spectrum of the normalised matrix
-   ``grad b_i . f`` per block beside it as evidence (:mod:`aipoincare.nullspace`);
-   otherwise the float null space with its largest gap decides;
+   arithmetic (:mod:`aipoincare.exact`: one rank per scaling block and prime, on worker
+   threads or a Dask cluster, :mod:`aipoincare.workers`); the float spectrum of the
+   normalised matrix ``grad b_i . f`` beside it only when asked (``spectrum``; per block,
+   at about 1.2x the block's size in points, :mod:`aipoincare.nullspace`); otherwise the
+   float null space with its largest gap decides;
 4. a sparse basis: the rational RREF null basis, or the float RREF-style basis (or the L1
    rotation of the paper when that is sparser) rationalised where the residual allows;
    rational bases are then reduced further by exact eliminations (:mod:`aipoincare.sparsify`);
@@ -53,8 +55,22 @@ from .system import System
 __all__ = ["DiscoveryConfig", "discover", "DEFAULT_DEGREE"]
 
 
+def _client(cfg: DiscoveryConfig, client: Any, problem: Any
+            ) -> contextlib.AbstractContextManager[Any]:
+    """The Dask client of the exact ranks: the caller's, one to ``cfg.scheduler`` (or
+    ``DASK_SCHEDULER_ADDRESS``) for this discovery, or None (this machine)."""
+    if client is not None or problem.solver is None:
+        return contextlib.nullcontext(client)
+    from traincore.distributed import cluster, resolve_scheduler
+
+    if resolve_scheduler(cfg.scheduler) is None:
+        return contextlib.nullcontext(None)
+    return cluster(cfg.scheduler, local=False)
+
+
 def discover(system: System | DataSystem, basis: Any = None, *,
-             config: DiscoveryConfig | None = None, **settings: Any) -> Discovery:
+             config: DiscoveryConfig | None = None, client: Any = None,
+             **settings: Any) -> Discovery:
     """Find the conserved subspace of a basis and the independent invariants, certified.
 
     Parameters
@@ -66,11 +82,16 @@ def discover(system: System | DataSystem, basis: Any = None, *,
         Default: the system file's ``[basis]``, else polynomial.
     config : DiscoveryConfig, optional
         All settings at once (default: ``DiscoveryConfig()``).
+    client : distributed.Client, optional
+        A Dask client (:func:`traincore.distributed.cluster`) that runs the exact ranks per
+        (scaling block, prime), e.g. one client for a batch of systems. Without it,
+        ``scheduler`` (or ``DASK_SCHEDULER_ADDRESS``) connects for this call, else the
+        ranks run here on ``workers`` threads.
     **settings
         Fields of :class:`DiscoveryConfig` that replace the config's: ``degree``,
         ``points``, ``seed``, ``device``, ``tol``, ``exact``, ``certify``,
-        ``independence``, ``time_limit``, ``progress``, ... An unknown name is a
-        ``TypeError``.
+        ``independence``, ``time_limit``, ``progress``, ``spectrum``, ``workers``,
+        ``scheduler``, ... An unknown name is a ``TypeError``.
 
     Returns
     -------
@@ -103,9 +124,12 @@ def discover(system: System | DataSystem, basis: Any = None, *,
             return symbolic.discover_family(run, basis)
         with run.stage("basis"):
             problem = stages.setup(run, basis)
+        spectrum = stages.wants_spectrum(run, problem)
         with run.stage("sample"):
-            states = stages.sample(run, problem)
-        counts = stages.count(run, problem, states)  # times "exact" and "numerical" itself
+            states = stages.sample(run, problem, spectrum)
+        with _client(cfg, client, problem) as dask_client:  # times "exact" and "numerical"
+            counts = stages.count(run, problem, states, spectrum, dask_client)
+        states = counts.states or states
         with run.stage("sparsify"):
             conserved = stages.sparsify(run, problem, states, counts)
         with run.stage("independence"):

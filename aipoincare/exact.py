@@ -19,18 +19,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from math import gcd, isqrt
 
-import flint
 import numpy as np
 import sympy
 
 from traincore import check_memory, check_time
 
+from . import gfp
+from . import workers as workers_mod
 from .constraints import ConstraintSolver, constraint_solver
 from .errors import ExactNotApplicable
 from .evaluate import eval_mod_p
 
-__all__ = ["random_prime", "rref_mod_p", "rational_reconstruct", "crt_pair", "NullBasisModP",
-           "ExactNullSpace", "exact_null_space", "lift_null_basis", "modular_matrix"]
+__all__ = ["random_prime", "random_gfp_prime", "rref_mod_p", "rational_reconstruct",
+           "crt_pair", "NullBasisModP", "ExactNullSpace", "exact_null_space", "exact_plan",
+           "lift_null_basis", "modular_matrix"]
 
 
 def random_prime(rng: np.random.Generator, exclude: Sequence[int] = ()) -> int:
@@ -92,21 +94,7 @@ def rref_mod_p(a: np.ndarray, p: int) -> NullBasisModP:
     >>> nb.pivots.tolist(), nb.free.tolist(), nb.values.tolist()
     ([0], [1, 2], [[6], [0]])
     """
-    n_rows, n_cols = a.shape
-    if n_rows == 0:
-        return NullBasisModP(p, np.zeros(0, np.int64), np.arange(n_cols),
-                             np.zeros((n_cols, 0), np.int64))
-    mat = flint.nmod_mat(a.tolist(), p)
-    r, rank = mat.rref()
-    if rank:
-        top = np.array([int(v) for v in r.entries()[: rank * n_cols]],
-                       dtype=np.int64).reshape(rank, n_cols)
-    else:
-        top = np.zeros((0, n_cols), dtype=np.int64)
-    pivots = np.argmax(top != 0, axis=1).astype(np.int64)
-    free = np.setdiff1d(np.arange(n_cols), pivots)
-    # null vector for free column j: x_j = 1, x_pivot(r) = -R[r, j]
-    values = (-top[:, free].T) % p  # shape (nullity, rank)
+    pivots, free, values = gfp.flint_null_basis(a, p)
     return NullBasisModP(p, pivots, free, values)
 
 
@@ -195,14 +183,9 @@ class ExactNullSpace:
         return len(self.vectors)
 
 
-def modular_matrix(system, basis, solver: ConstraintSolver, n: int, p: int,
-                   rng: np.random.Generator) -> np.ndarray:
-    """``A mod p`` at ``n`` random points of the constraint set (rows where it is defined).
-
-    Returns
-    -------
-    ndarray of int64, shape (n_ok, basis.size), n_ok <= n
-    """
+def _points_mod_p(system, solver: ConstraintSolver, n: int, p: int,
+                  rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` random points of the constraint set mod p where f is defined, and f there."""
     pts_all, f_all = [], []
     need, rounds = n, 0
     while need > 0:
@@ -216,14 +199,123 @@ def modular_matrix(system, basis, solver: ConstraintSolver, n: int, p: int,
         pts_all.append(pts[keep][:need])
         f_all.append(f[keep][:need])
         need -= int(min(keep.sum(), need))
-    a, ok = basis.lie_mod_p(np.concatenate(pts_all), np.concatenate(f_all), p)
+    return np.concatenate(pts_all), np.concatenate(f_all)
+
+
+def modular_matrix(system, basis, solver: ConstraintSolver, n: int, p: int,
+                   rng: np.random.Generator) -> np.ndarray:
+    """``A mod p`` at ``n`` random points of the constraint set (rows where it is defined).
+
+    Returns
+    -------
+    ndarray of int64, shape (n_ok, basis.size), n_ok <= n
+    """
+    pts, f = _points_mod_p(system, solver, n, p, rng)
+    a, ok = basis.lie_mod_p(pts, f, p)
     return a[ok]
 
 
+def exact_plan(basis, blocks: Sequence[np.ndarray], margin: int = 12,
+               workers: int = 1) -> tuple[int, str]:
+    """Estimated peak memory of the exact ranks (bytes) and a one-line description.
+
+    ``workers`` blocks run at once: the largest ones together in the worst case.
+    """
+    sizes = sorted((len(b) for b in blocks), reverse=True)
+    each = [workers_mod.task_bytes(n + margin, n, workers_mod.engine_for(n)) for n in sizes]
+    peak = sum(sorted(each, reverse=True)[:max(1, workers)])
+    engines = sorted({workers_mod.engine_for(n) for n in sizes})
+    return peak, (f"exact ranks of {len(sizes)} block(s) (largest {sizes[0]} x {sizes[0]}, "
+                  f"{' and '.join(engines)}) on {workers} worker(s)")
+
+
+class _BlockState:
+    """One block's way to its rational null basis: RREFs mod primes, CRT, lift, verify."""
+
+    def __init__(self, block: np.ndarray) -> None:
+        self.block = block
+        self.base: NullBasisModP | None = None
+        self.residues: np.ndarray | None = None
+        self.modulus = 1
+        self.vectors: list[dict[int, sympy.Rational]] | None = None  # set when verified
+        self.tries = 0
+
+    def add(self, nb: NullBasisModP, checks: np.ndarray, check_prime: int) -> bool:
+        """Take one RREF mod p; True when the block is solved (lifted and verified)."""
+        self.tries += 1
+        p = nb.p
+        if self.base is None or nb.rank > self.base.rank:
+            self.base, self.residues, self.modulus = nb, nb.values.astype(object), p
+        elif nb.rank == self.base.rank and np.array_equal(nb.pivots, self.base.pivots):
+            self.residues = crt_pair(self.residues, self.modulus, nb.values, p)
+            self.modulus *= p
+        else:
+            return False  # an unlucky prime (smaller rank): ignore it
+        if self.base.nullity == 0:
+            self.vectors = []
+            return True
+        lifted = lift_null_basis(np.asarray(self.residues), self.modulus)
+        if lifted is not None and _check(lifted, self.base, self.block, checks, check_prime):
+            self.vectors = [_sparse(row, self.base, self.block, k)
+                            for k, row in enumerate(lifted)]
+            return True
+        return False
+
+
+def _tasks(system, basis, solver, states: list[_BlockState], margin: int, used: list[int],
+           rng: np.random.Generator) -> list[workers_mod.BlockTask]:
+    """One task per unsolved block at a fresh prime per engine (one point set per prime)."""
+    from .basis import PolynomialBasis
+
+    tasks = []
+    pending = [k for k, st in enumerate(states) if st.vectors is None]
+    for engine in ("flint", "blas"):
+        mine = [k for k in pending if workers_mod.engine_for(len(states[k].block)) == engine]
+        if not mine:
+            continue
+        p = random_prime(rng, exclude=used) if engine == "flint" else \
+            random_gfp_prime(rng, exclude=used)
+        used.append(p)
+        n_rows = max(len(states[k].block) for k in mine) + margin
+        pts, f = _points_mod_p(system, solver, n_rows, p, rng)
+        full = None
+        if not isinstance(basis, PolynomialBasis):
+            full, ok = basis.lie_mod_p(pts, f, p)
+            full = full[ok]
+        for k in mine:
+            block = states[k].block
+            rows = len(block) + margin
+            if full is not None:
+                tasks.append(workers_mod.BlockTask(k, p, engine,
+                                                   matrix=np.ascontiguousarray(
+                                                       full[:rows][:, block])))
+            else:
+                tasks.append(workers_mod.BlockTask(k, p, engine,
+                                                   exponents=basis.exponents[block],
+                                                   points=pts[:rows], f=f[:rows]))
+    return tasks
+
+
+def random_gfp_prime(rng: np.random.Generator, exclude: Sequence[int] = ()) -> int:
+    """A random prime for the float64 elimination of :mod:`aipoincare.gfp` (21 bits).
+
+    >>> p = random_gfp_prime(np.random.default_rng(0)); 2**20 <= p < 2**21
+    True
+    """
+    while True:
+        p = int(sympy.prevprime(int(rng.integers(gfp.PRIME_LOW + 2**16, gfp.PRIME_HIGH))))
+        if p not in exclude:
+            return p
+
+
 def exact_null_space(system, basis, blocks: Sequence[np.ndarray], rng: np.random.Generator,
-                     margin: int = 12, max_primes: int = 10, check_points: int = 4
-                     ) -> ExactNullSpace:
+                     margin: int = 12, max_primes: int = 16, check_points: int = 4,
+                     workers: int = 1, client=None, done=None) -> ExactNullSpace:
     """Exact conserved subspace of ``basis`` for a rational ``system``, block by block.
+
+    Each round sends one task per unsolved block (:class:`aipoincare.workers.BlockTask`:
+    the block's RREF mod a fresh prime) to the workers; the results are combined here
+    (CRT over the primes of a block), lifted to rationals and verified at fresh points.
 
     Parameters
     ----------
@@ -238,73 +330,48 @@ def exact_null_space(system, basis, blocks: Sequence[np.ndarray], rng: np.random
         Extra rows beyond the block size (rank deficiency by bad luck has probability about
         ``rows * degree / p`` per prime and is caught by the verification anyway).
     max_primes : int
-        Primes tried before giving up on a block (CRT between primes with equal pivots).
+        Rounds (primes per block) before giving up on a block.
     check_points : int
         Fresh points of the identity test per vector.
+    workers : int
+        Local worker threads for the blocks.
+    client : distributed.Client, optional
+        Run the blocks on a Dask cluster instead.
+    done : callable, optional
+        ``done(size)`` after each block's rank (progress), with the block's column count.
 
     Raises
     ------
     ExactNotApplicable
         When lifting or verification fails after ``max_primes`` primes.
+    MemoryBudgetError
+        The estimated memory of the largest blocks running at once is over the budget.
     """
-    biggest = max(len(b) for b in blocks)
-    # int64 matrix, FLINT's copy and the Python ints of the conversion (~40 bytes each)
-    check_memory(56 * (biggest + margin) * max(biggest, basis.size // 8 + 1),
-                 f"the exact rank of a {biggest + margin} x {biggest} matrix mod p",
-                 "lower the degree, or pass exact=False for numerical counts")
+    peak, what = exact_plan(basis, blocks, margin, workers if client is None else 1)
+    check_memory(peak, what, "lower the degree or --workers, or pass exact=False for "
+                 "numerical counts")
     solver = constraint_solver(tuple(system.variables), tuple(system.constraints))
-    n_rows = biggest + margin
-    primes: list[int] = []
-    matrices: dict[int, np.ndarray] = {}  # one point set per prime, shared by all blocks
-
-    def matrix(attempt: int) -> tuple[int, np.ndarray]:
-        """The prime of this attempt and ``A mod p`` (drawn on first use)."""
-        if attempt >= len(primes):
-            primes.append(random_prime(rng, exclude=primes + [check_prime]))
-        p = primes[attempt]
-        if p not in matrices:
-            matrices[p] = modular_matrix(system, basis, solver, n_rows, p, rng)
-        return p, matrices[p]
-
     check_prime = random_prime(rng)
+    used: list[int] = [check_prime]
     checks = modular_matrix(system, basis, solver, check_points, check_prime, rng)
-    vectors: list[dict[int, sympy.Rational]] = []
-    for block in blocks:
-        vectors += _block_null_space(block, len(block) + margin, matrix, checks, check_prime,
-                                     max_primes)
-    return ExactNullSpace(vectors=vectors, primes=primes, check_points=check_points,
-                          check_prime=check_prime, rows=n_rows)
-
-
-def _block_null_space(block: np.ndarray, rows: int, matrix, checks: np.ndarray,
-                      check_prime: int, max_primes: int) -> list[dict[int, sympy.Rational]]:
-    """The rational null basis of one block: RREF mod successive primes, CRT, lift, verify.
-
-    ``matrix(attempt)`` gives the prime of each attempt and ``A mod p``; the rows of the
-    block are the first ``rows`` of it. This is the unit of work per block (and prime).
-    """
-    base: NullBasisModP | None = None
-    residues: np.ndarray | None = None
-    modulus = 1
-    for attempt in range(max_primes):
-        check_time("the exact counts")  # per block and prime: the unit of exact work
-        p, a = matrix(attempt)
-        nb = rref_mod_p(a[:rows, block], p)
-        if base is None or nb.rank > base.rank:
-            base, residues, modulus = nb, nb.values.astype(object), p
-        elif nb.rank == base.rank and np.array_equal(nb.pivots, base.pivots):
-            residues = crt_pair(residues, modulus, nb.values, p)
-            modulus *= p
-        else:
-            continue  # an unlucky prime (smaller rank): ignore it
-        if base.nullity == 0:
-            return []
-        lifted = lift_null_basis(np.asarray(residues), modulus)
-        if lifted is not None and _check(lifted, base, block, checks, check_prime):
-            return [_sparse(row, base, block, k) for k, row in enumerate(lifted)]
-    raise ExactNotApplicable(f"the null space of a block of {len(block)} basis functions "
-                             f"could not be lifted to rationals and verified with {max_primes} "
-                             "primes")
+    states = [_BlockState(np.asarray(b)) for b in blocks]
+    report = None if done is None else (lambda t: done(t.shape[1]))
+    for _ in range(max_primes):
+        check_time("the exact counts")
+        tasks = _tasks(system, basis, solver, states, margin, used, rng)
+        if not tasks:
+            break
+        for task, nb in zip(tasks, workers_mod.run_tasks(tasks, workers, client, report),
+                            strict=True):
+            states[task.block].add(NullBasisModP(task.p, *nb), checks, check_prime)
+    for st in states:
+        if st.vectors is None:
+            raise ExactNotApplicable(f"the null space of a block of {len(st.block)} basis "
+                                     f"functions could not be lifted to rationals and verified "
+                                     f"with {st.tries} primes")
+    vectors = [v for st in states for v in st.vectors]
+    return ExactNullSpace(vectors=vectors, primes=used[1:], check_points=check_points,
+                          check_prime=check_prime, rows=max(map(len, blocks)) + margin)
 
 
 def _sparse(row: list[sympy.Rational], nb: NullBasisModP, block: np.ndarray, k: int

@@ -28,7 +28,7 @@ import torch
 from .basis import Basis
 from .evaluate import compile_torch, eval_mod_p
 
-__all__ = ["simplicity_order", "ExactIndependence", "exact_independence",
+__all__ = ["simplicity_order", "gradient_exprs", "ExactIndependence", "exact_independence",
            "numerical_independence", "independence_spectrum"]
 
 
@@ -80,6 +80,20 @@ class ExactIndependence:
     confirmed: bool
 
 
+def gradient_exprs(g: sympy.Expr, variables: Sequence[sympy.Symbol]) -> list[sympy.Expr]:
+    """``[dg/dx for x in variables]``; a polynomial through ``Poly`` (many times faster than
+    ``sympy.diff`` on the 3D fluid's 72-term constraint).
+
+    >>> x, y = sympy.symbols("x y")
+    >>> gradient_exprs(x**2*y + y, [x, y])
+    [2*x*y, x**2 + 1]
+    """
+    if g.is_polynomial(*variables):
+        poly = sympy.Poly(g, *variables)
+        return [poly.diff(v).as_expr() for v in variables]
+    return [sympy.diff(g, v) for v in variables]
+
+
 def _rank_mod_p(rows: np.ndarray, p: int) -> int:
     if rows.shape[0] == 0:
         return 0
@@ -122,7 +136,7 @@ def exact_independence(vectors: Sequence[dict[int, sympy.Rational]], basis: Basi
         set (True) or ambient gradients (False). Both final ranks are reported.
     """
     order = simplicity_order(vectors, basis)
-    dg_exprs = [sympy.diff(g, v) for g in system.constraints for v in system.variables]
+    dg_exprs = [d for g in system.constraints for d in gradient_exprs(g, system.variables)]
     jac, cons = [], []
     tries = 0
     while len(jac) < 2:  # two independent random points (the second confirms the first)

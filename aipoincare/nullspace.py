@@ -34,7 +34,7 @@ from traincore import (
 
 from .basis import Basis
 
-__all__ = ["NumericalNullSpace", "scaled_matrix", "numerical_null_space"]
+__all__ = ["NumericalNullSpace", "scaled_matrix", "numerical_null_space", "block_rows"]
 
 FFn = Callable[[torch.Tensor], torch.Tensor]
 
@@ -167,10 +167,47 @@ def _cut_between(merged: torch.Tensor, nullity: int) -> float:
     return math.sqrt(max(hi, 1e-300) * max(lo, 1e-300))
 
 
+def block_rows(n_points: int, block_size: int) -> int:
+    """Points a block's spectrum uses in :func:`numerical_null_space` with ``per_block``:
+    1.2x its size + 10 (the default margin of the whole basis), at most all of them."""
+    return min(n_points, math.ceil(1.2 * block_size) + 10)
+
+
+def _per_block_factors(basis: Basis, f_fn: FFn, x: torch.Tensor,
+                       blocks: Sequence[np.ndarray], chunk: int
+                       ) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """Per block, ``R`` of its own scaled matrix at its first :func:`block_rows` points,
+    built for its columns only (a polynomial basis), in row chunks of ``chunk``."""
+    scale = torch.ones(basis.size, dtype=torch.float64, device=x.device)
+    n_max = max(block_rows(x.shape[0], len(b)) for b in blocks)
+    f = f_fn(x[:n_max])
+    factors = []
+    for block in blocks:
+        n = block_rows(x.shape[0], len(block))
+        idx = torch.as_tensor(block, device=x.device)
+        parts, sq = [], None
+        for start in range(0, n, chunk):
+            stop = min(n, start + chunk)
+            a, norms = basis.lie_and_gradient_norms_torch(x[start:stop], f[start:stop],
+                                                          cols=block)
+            parts.append(a)
+            sq = (norms * norms).sum(0) if sq is None else sq + (norms * norms).sum(0)
+        s = _scale(sq, n)
+        scale[idx] = s
+        acc = TSQR(len(block), device=x.device)
+        for a in parts:
+            acc.add(normalise_rows(a / s))
+        del parts
+        factors.append(acc.r)
+        check_time("the float spectrum")
+    return factors, scale
+
+
 def numerical_null_space(basis: Basis, f_fn: FFn, x: torch.Tensor,
                          blocks: Sequence[np.ndarray], rtol: float | None = None,
                          vectors: bool = True, chunk_rows: int | None = None,
-                         threads: int | None = None) -> NumericalNullSpace:
+                         threads: int | None = None,
+                         per_block: bool = False) -> NumericalNullSpace:
     """Null space of the scaled matrix, block by block, with one global cut.
 
     Parameters
@@ -189,6 +226,10 @@ def numerical_null_space(basis: Basis, f_fn: FFn, x: torch.Tensor,
         20000 points stays under 1 GB).
     threads : int, optional
         CPU threads for the matrix and the QR/SVD (None: torch's setting).
+    per_block : bool
+        Each block at its own first :func:`block_rows` points and its own columns only
+        (a polynomial basis with several blocks): the cheap spectrum that goes beside exact
+        counts. Otherwise every block at every point.
 
     Returns
     -------
@@ -198,13 +239,21 @@ def numerical_null_space(basis: Basis, f_fn: FFn, x: torch.Tensor,
     biggest = max(len(b) for b in blocks)
     chunk = chunk_rows or row_chunk_size(basis.size * 4)
     rows = min(n, chunk)
-    check_memory(8 * (2 * rows * basis.size + 2 * biggest * basis.size
-                      + (rows + 2 * biggest) * biggest + 3 * biggest ** 2),
-                 f"the {rows} x {basis.size} float64 matrix chunk and the SVD of a block of "
-                 f"{biggest}", "lower the degree or the number of points")
+    per_block = per_block and len(blocks) > 1 and hasattr(basis, "exponents")
+    if per_block:  # one block's matrix (its own rows) and the monomial table of a chunk
+        big_rows = block_rows(n, biggest)
+        need = 8 * (2 * big_rows * biggest + min(big_rows, chunk) * basis.size
+                    + 3 * biggest ** 2)
+    else:
+        need = 8 * (2 * rows * basis.size + 2 * biggest * basis.size
+                    + (rows + 2 * biggest) * biggest + 3 * biggest ** 2)
+    check_memory(need, f"the float64 matrix of a block of {biggest} (at {rows} points) and "
+                 "its SVD", "lower the degree or the number of points, or skip the float "
+                 "spectrum (spectrum=False, --no-spectrum)")
     spectra, vhs = [], []
     with cpu_threads(threads, x.device):
-        factors, scale = _block_factors(basis, f_fn, x, blocks, chunk)
+        factors, scale = (_per_block_factors(basis, f_fn, x, blocks, chunk) if per_block
+                          else _block_factors(basis, f_fn, x, blocks, chunk))
         for block, r in zip(blocks, factors, strict=True):
             s, vh = normalised_spectrum(r, len(block), vectors=vectors)
             spectra.append(s.detach().cpu())

@@ -1,9 +1,9 @@
 """Result objects of :func:`aipoincare.discover` and their JSON document.
 
 * :class:`Discovery` and :class:`Invariant`: what a discovery found, with its evidence.
-* :func:`to_dict` / :func:`to_json` -- the JSON document of CONTRACT.md (plus evidence
-  fields), with only finite numbers (non-finite floats become ``null``) and expression
-  strings that SymPy parses back with the declared variable names.
+* :func:`to_dict` / :func:`to_json` -- the JSON document of ``aipoincare discover --json``
+  (plus evidence fields), with only finite numbers (non-finite floats become ``null``)
+  and expression strings that SymPy parses back with the declared variable names.
 
 The reports for people (text, LaTeX) are in :mod:`aipoincare.report`.
 """
@@ -19,6 +19,9 @@ from typing import Any
 
 import numpy as np
 import sympy
+
+from .canonical import canonical_form
+from .display import certificate_tag, latex_table, to_html
 
 __all__ = ["Invariant", "Discovery", "Exceptional", "SpecialValue", "Family", "expr_to_str",
            "to_dict", "to_json"]
@@ -214,12 +217,23 @@ class Discovery:
         return list(self.family.parameters) if self.family is not None else []
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON document of CONTRACT.md as a dict (see :func:`to_dict`)."""
+        """The JSON document of ``aipoincare discover --json`` as a dict (:func:`to_dict`)."""
         return to_dict(self)
 
     def to_json(self, indent: int | None = 2) -> str:
-        """The JSON document of CONTRACT.md as a string (see :func:`to_json`)."""
+        """The JSON document as a string (:func:`to_json`)."""
         return to_json(self, indent=indent)
+
+    def to_latex_table(self) -> str:
+        """The independent invariants as a LaTeX ``tabular``: canonical formulas and
+        certificate tags (:func:`aipoincare.display.latex_table`)."""
+        return latex_table(self)
+
+    def _repr_html_(self) -> str:
+        """The notebook display: counts, the invariants with LaTeX formulas and certificate
+        tags, the exceptional set of a family, the spectrum as a small figure
+        (:func:`aipoincare.display.to_html`)."""
+        return to_html(self)
 
     def __repr__(self) -> str:
         how = "exact" if self.exact else f"numerical, confidence {self.confidence:.2f}"
@@ -288,7 +302,8 @@ def _spectrum(values: Any) -> list[float | None]:
     return [finite_or_none(v) for v in arr.tolist()]
 
 
-def _invariant_dict(inv: Invariant) -> dict[str, Any]:
+def _invariant_dict(inv: Invariant, variables: Sequence[str]) -> dict[str, Any]:
+    form = canonical_form(inv.expr, variables)
     out = {
         "expr": expr_to_str(inv.expr),
         "latex": sympy.latex(inv.expr),
@@ -297,6 +312,10 @@ def _invariant_dict(inv: Invariant) -> dict[str, Any]:
         "residual": finite_or_none(inv.residual),
         "detail": str(inv.detail),
         "coefficients": _jsonable(dict(inv.coefficients)),
+        "tag": certificate_tag(inv),
+        "canonical": form.text,
+        "canonical_latex": form.latex,
+        "decimal": form.decimal(),
     }
     if inv.evidence is not None:  # found in trajectory data
         out["evidence"] = _jsonable(dict(inv.evidence))
@@ -321,11 +340,17 @@ def _family_dict(family: Family | None) -> dict[str, Any] | None:
 
 
 def to_dict(discovery: Discovery) -> dict[str, Any]:
-    """The JSON document of CONTRACT.md as a dict of plain JSON types.
+    """The JSON document of ``aipoincare discover --json`` as a dict of plain JSON types.
 
-    Contract fields: ``name, variables, basis_size, points, nullity, independent,
+    Fields every reader may rely on (documentation page 'Command lines', docs/cli.md):
+    ``name, variables, basis_size, points, nullity, independent,
     invariants[expr, latex, verified, method], spectrum, seconds``. Added evidence: each
-    invariant's ``residual``, ``detail`` and ``coefficients``; ``gap``, ``confidence``,
+    invariant's ``residual``, ``detail`` (the certificate in full) and ``coefficients``, its
+    short certificate ``tag`` (:func:`aipoincare.display.certificate_tag`), its
+    ``canonical`` form and ``canonical_latex`` (primitive integer coefficients, positive
+    leading term, fixed term order: :mod:`aipoincare.canonical`; ``expr`` is the same
+    invariant as discovery scaled it) and ``decimal`` (a decimal view when a canonical
+    integer coefficient has more than 10 digits, else null); ``gap``, ``confidence``,
     ``exact``, ``count_method``, ``dropped``, ``timings``, ``notes``, ``conserved`` (a sparse
     basis of the conserved subspace) and ``independence_spectrum``; ``symbolic`` (the
     symbolic parameters' names, empty without them) and ``family`` (null without them:
@@ -345,7 +370,7 @@ def to_dict(discovery: Discovery) -> dict[str, Any]:
         "points": int(d.points),
         "nullity": int(d.nullity),
         "independent": int(d.independent),
-        "invariants": [_invariant_dict(inv) for inv in d.invariants],
+        "invariants": [_invariant_dict(inv, d.variables) for inv in d.invariants],
         "spectrum": _spectrum(d.spectrum),
         "seconds": finite_or_none(d.seconds),
         "gap": finite_or_none(d.gap),

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import math
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -39,9 +38,7 @@ from traincore import (
     check_memory,
     check_time,
     check_type,
-    format_bytes,
     resolve_device,
-    row_chunk_size,
 )
 
 from .basis import Basis, PolynomialBasis, make_basis
@@ -58,6 +55,7 @@ from .independence import (
     simplicity_order,
 )
 from .nullspace import NumericalNullSpace, numerical_null_space
+from .plan import INDEPENDENCE_POINTS, default_points, plan_points, wants_spectrum
 from .result import Discovery, Invariant
 from .sampling import Samples, draw_states
 from .scaling import scaling_blocks
@@ -68,9 +66,9 @@ from .system import System
 #: The stages a discovery goes through (the progress bar counts them).
 STAGES = ("basis", "sample", "exact", "numerical", "sparsify", "independence", "certify")
 
-__all__ = ["STAGES", "Run", "Problem", "FloatStates", "Counts", "Conserved", "Chosen", "setup",
-           "default_points", "plan_points", "sample", "count", "sparsify", "choose",
-           "certificates", "assemble"]
+__all__ = ["STAGES", "INDEPENDENCE_POINTS", "Run", "Problem", "FloatStates", "Counts",
+           "Conserved", "Chosen", "setup", "default_points", "plan_points", "wants_spectrum",
+           "sample", "count", "sparsify", "choose", "certificates", "assemble"]
 
 
 @dataclass
@@ -151,10 +149,15 @@ class FloatStates:
 
 @dataclass(frozen=True)
 class Counts:
-    """The conserved subspace as counted: exactly (``exact`` vectors) or in floats."""
+    """The conserved subspace as counted: exactly (``exact`` vectors) or in floats.
 
-    numerical: NumericalNullSpace  # the spectrum always; vectors only when not exact
+    ``states``: the float states drawn again when the exact path was abandoned after a
+    sample sized for the exact path only (None: the sample stage's states stand).
+    """
+
+    numerical: NumericalNullSpace  # the spectrum when computed; vectors only when not exact
     exact: ExactNullSpace | None
+    states: FloatStates | None = None
 
 
 @dataclass(frozen=True)
@@ -233,43 +236,6 @@ def setup(run: Run, basis: Any) -> Problem:
 # states and counts
 # ----------------------------------------------------------------------------------------
 
-def default_points(basis: Basis) -> int:
-    """Sample points when none are asked for: 1.2x the basis size + 10 (at least 20)."""
-    return max(20, math.ceil(1.2 * basis.size) + 10)
-
-
-def plan_points(run: Run, problem: Problem) -> int:
-    """The float sample points to draw, estimated in memory first (refused over budget).
-
-    With exact counts the float spectrum is evidence only (the picture, the confidence),
-    and more rows than the default add nothing to it: a larger request is capped, with a
-    note, instead of spending minutes and gigabytes (``points = 10**8`` once took 262 s
-    and 3.7 GB, where the exact count needed 16 points).
-    """
-    system, bas = run.system, problem.basis
-    asked = run.config.points or system.sampling.points or default_points(bas)
-    n_points = asked
-    if problem.solver is not None and system.sampling.data is None and \
-            asked > default_points(bas):
-        n_points = default_points(bas)
-        run.notes.append(f"The counts are exact (modular arithmetic); the float spectrum, "
-                         f"evidence only, uses {n_points} of the {asked} sample points asked "
-                         "for (more rows would not change it).")
-    n_vars = len(system.variables)
-    # candidates, kept states, their tensor copy and f at them (float64), a few at a time
-    states = 8 * n_points * n_vars * 5
-    chunk = 8 * min(n_points, row_chunk_size(bas.size * 4)) * bas.size * 4
-    check_memory(states + chunk, f"Sampling {n_points} points of {n_vars} variables for "
-                 f"{bas.size} basis functions", f"ask for fewer points (about "
-                 f"{default_points(bas)} are enough for the float spectrum)")
-    blocks = problem.blocks
-    run.announce(f"Plan: {bas.size} basis functions in {len(blocks)} block(s) (largest "
-                 f"{max(map(len, blocks))}), {n_points} sample points, counts "
-                 f"{'exact (modular)' if problem.solver is not None else 'numerical'}; "
-                 f"estimated memory {format_bytes(states + chunk)}.")
-    return n_points
-
-
 def _drop_overflow(run: Run, bas: Basis, samples: Samples,
                    f_fn: Callable[[torch.Tensor], torch.Tensor]) -> Samples:
     """Drop the states where ``grad b . f`` of a polynomial basis would overflow float64.
@@ -296,10 +262,12 @@ def _drop_overflow(run: Run, bas: Basis, samples: Samples,
                                dropped=samples.dropped + int((~ok).sum()))
 
 
-def sample(run: Run, problem: Problem) -> FloatStates:
-    """Float states where f (and a non-polynomial basis) is finite, on the constraint set."""
+def sample(run: Run, problem: Problem, spectrum: bool = True) -> FloatStates:
+    """Float states where f (and a non-polynomial basis) is finite, on the constraint set
+    (enough for the float spectrum, or, with ``spectrum=False`` and exact counts, for the
+    independence spectrum only)."""
     system, bas = run.system, problem.basis
-    n_points = plan_points(run, problem)
+    n_points = plan_points(run, problem, spectrum)
     f_fn = compile_torch(system.equations, system.variables)
     finite = () if isinstance(bas, PolynomialBasis) else tuple(bas.exprs)
     samples = draw_states(system, n_points, run.config.seed, spec=system.sampling,
@@ -308,7 +276,7 @@ def sample(run: Run, problem: Problem) -> FloatStates:
     samples = _drop_overflow(run, bas, samples, f_fn)
     x = torch.as_tensor(samples.states, dtype=torch.float64, device=run.device)
     biggest = max(map(len, problem.blocks))
-    if x.shape[0] < biggest:
+    if x.shape[0] < biggest and (spectrum or problem.solver is None):
         run.notes.append(f"Only {x.shape[0]} sample points for a block of {biggest} basis "
                          "functions: the float spectrum has structural zeros.")
     return FloatStates(samples, x, f_fn)
@@ -318,28 +286,61 @@ def _float_null_space(run: Run, problem: Problem, states: FloatStates,
                       vectors: bool) -> NumericalNullSpace:
     return numerical_null_space(problem.basis, states.f_fn, states.x, problem.blocks,
                                 rtol=run.config.tol, vectors=vectors,
-                                threads=run.config.threads or None)
+                                threads=run.config.threads or None, per_block=not vectors)
 
 
-def count(run: Run, problem: Problem, states: FloatStates) -> Counts:
+def _no_spectrum(nullity: int) -> NumericalNullSpace:
+    """The float null space when it was not computed (exact counts, no spectrum asked)."""
+    return NumericalNullSpace(vectors=np.zeros((0, 0)), spectrum=np.zeros(0),
+                              nullity=nullity, gap=float("nan"), confidence=1.0,
+                              block_nullities=[])
+
+
+def _exact(run: Run, problem: Problem, client: Any) -> ExactNullSpace | None:
+    """The exact null space, with the blocks on the progress bar; None when abandoned."""
+    cfg = run.config
+
+    def done(size: int) -> None:
+        if run.bar is not None:
+            run.bar.update(1)
+            run.bar.set_postfix_str(f"exact: block of {size} done")
+
+    if run.bar is not None:
+        run.bar.total += len(problem.blocks)  # one more step per block (and prime)
+        run.bar.refresh()
+    try:
+        return exact_null_space(run.system, problem.basis, problem.blocks, run.rng,
+                                margin=cfg.margin, workers=cfg.workers, client=client,
+                                done=done)
+    except ExactNotApplicable as err:
+        run.notes.append(f"Exact path abandoned ({err}); counts are numerical.")
+        return None
+
+
+def count(run: Run, problem: Problem, states: FloatStates, spectrum: bool = True,
+          client: Any = None) -> Counts:
     """Exact counts first where they apply; the float null space otherwise.
 
     With exact counts the float spectrum is evidence only (plot, JSON, the note when it
-    disagrees), so it is computed without vectors; without them it decides the counts.
+    disagrees): computed per block at fewer points and without vectors when ``spectrum``,
+    else not at all; without exact counts it decides them (drawing the full sample first
+    if the states were sized for the exact path only). ``client``: a Dask client for the
+    exact ranks.
     """
-    system, exact = run.system, None
+    system, exact, redrawn = run.system, None, None
     if problem.solver is not None:
         with run.stage("exact"):
-            try:
-                exact = exact_null_space(system, problem.basis, problem.blocks, run.rng,
-                                         margin=run.config.margin)
-            except ExactNotApplicable as err:
-                run.notes.append(f"Exact path abandoned ({err}); counts are numerical.")
+            exact = _exact(run, problem, client)
     elif run.config.exact is not False:
         run.notes.append(f"Counts are numerical: exact arithmetic does not apply "
                          f"({problem.why_not_exact}).")
     with run.stage("numerical"):
-        num = _float_null_space(run, problem, states, vectors=exact is None)
+        if exact is None and not spectrum and problem.solver is not None:
+            states = redrawn = sample(run, problem, spectrum=True)  # the float path decides
+        if exact is None or spectrum:
+            num = _float_null_space(run, problem, states, vectors=exact is None)
+        else:
+            num = _no_spectrum(exact.nullity)
     if exact is not None:
         if system.sampling.data is not None:
             run.notes.append("The exact counts use random points of the admissible set, not "
@@ -353,7 +354,7 @@ def count(run: Run, problem: Problem, states: FloatStates) -> Counts:
             run.notes.append(f"The float spectrum alone would give nullity {num.nullity} "
                              f"(gap {num.gap:.1f} decades); the exact count is "
                              f"{exact.nullity}.")
-    return Counts(num, exact)
+    return Counts(num, exact, redrawn)
 
 
 # ----------------------------------------------------------------------------------------
@@ -388,7 +389,7 @@ def choose(run: Run, problem: Problem, states: FloatStates, counts: Counts,
     """Functionally independent invariants, greedy by simplicity (exact ranks when exact)."""
     system, bas, vectors = run.system, problem.basis, conserved.vectors
     tangent = run.config.independence == "tangent"
-    x = states.x[: min(48, states.x.shape[0])]
+    x = states.x[: min(INDEPENDENCE_POINTS, states.x.shape[0])]
     if not vectors:
         return Chosen([], np.zeros(0), {})
     if counts.exact is None:

@@ -92,7 +92,8 @@ def load_system(path: str | os.PathLike[str], symbolic: Iterable[str] = (),
         table = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:  # its message ends with "(at line L, column C)"
         raise SystemFileError(f"The system file {str(p)!r} is not valid TOML: {exc}; see "
-                              "the format in the documentation's 'System files' page.") from None
+                              "the format in the documentation page 'System files' "
+                              "(docs/system-files.md).") from None
     except ValueError:  # tomllib reads integers with int(): Python's digit limit applies
         raise SystemFileError(f"The system file {str(p)!r} has an integer of more than "
                               f"{sys.get_int_max_str_digits()} digits; no setting needs one, "

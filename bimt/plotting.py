@@ -115,7 +115,7 @@ def _render(model: nn.Module, ax: Any, color_modules: bool, threshold: float,
     base = "#b0b0b0" if color_modules else "black"
     node_colors = [np.full(len(p), base, dtype=object) for p in pos]
     if color_modules:
-        if analysis is None or analysis.threshold != max(threshold, 0.05):
+        if analysis is None or analysis.threshold < threshold:  # else: the caller's modules
             analysis = analyse(model, threshold=max(threshold, 0.05))
         for (row, slot), i in analysis.module_of.items():
             node_colors[row][slot] = _MODULE_COLORS[i % len(_MODULE_COLORS)]
@@ -125,7 +125,12 @@ def _render(model: nn.Module, ax: Any, color_modules: bool, threshold: float,
                    linewidths=0)
     if labels:
         _labels(model, spec, pos, ax)
-    ax.set_xlim(-0.05, 1.05)
+    named = [r.label for r in spec.rows]
+    if labels and any(named):  # row names (embedding, attention, ...) left of the rows
+        for row, name in enumerate(named):
+            if name:
+                ax.text(-0.07, row, name, ha="right", va="center", fontsize=8, color="#555555")
+    ax.set_xlim(-0.4 if labels and any(named) else -0.05, 1.05)
     ax.set_ylim(-0.45, len(pos) - 1 + 0.45)
     ax.set_axis_off()
     if title:
@@ -163,8 +168,9 @@ def draw(model: nn.Module, path: str | os.PathLike[str] | None = None, *, ax: An
     labels : bool
         Label inputs ``x_i`` and outputs ``y_j`` (original indices; layers of at most 24).
     analysis : Analysis, optional
-        :func:`bimt.analyse`'s result at the module threshold, to colour modules without
-        building the graph again.
+        :func:`bimt.analyse`'s result, whose modules colour the neurons without building
+        the graph again (omitted, or pruned below ``threshold``: modules at
+        ``max(threshold, 0.05)``).
 
     Returns
     -------

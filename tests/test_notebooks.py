@@ -26,7 +26,7 @@ MAX_BYTES = 2_000_000
 #: The tutorials of issue 5; each must exist.
 EXPECTED = ["01_quickstart", "02_fluid_3d", "03_custom_basis", "04_bimt_symbolic",
             "05_bimt_classification", "06_bimt_modular_addition", "07_trajectories",
-            "08_symbolic_parameters"]
+            "08_symbolic_parameters", "10_bimt_own_loop"]
 #: Facts each notebook must print under the quick switch: exact mathematical results that
 #: any correct toolkit gives (counts, certificates, identifications), so a notebook that runs
 #: but shows a wrong answer fails too. BIMT results depend on training length and are only
@@ -75,6 +75,8 @@ EXPECT = {
     ],
     "05_bimt_classification": ["test accuracy", "weights; test loss"],
     "06_bimt_modular_addition": ["test accuracy", "modularity Q"],
+    "10_bimt_own_loop": ["same outputs as the nn.Sequential: True", "test MSE", "Module({",
+                         "Explorer(path='out/10_bimt_own_loop/rnn.html'"],
 }
 _USE = re.compile(r"\b(aipoincare|bimt)\.([A-Za-z_]\w*)")
 _FROM = re.compile(r"^from (aipoincare|bimt) import ([\w, ()]+)$", re.MULTILINE)
