@@ -141,7 +141,7 @@ def moments(basis: Basis, data: Trajectories, sigma: np.ndarray, scale: np.ndarr
                  f"the basis values and gradients of {size} functions in chunks of {chunk} "
                  "samples", "lower --degree")
     x = torch.as_tensor(data.states, dtype=torch.float64, device=device)
-    labels = torch.as_tensor(data.labels, device=device)
+    labels = torch.as_tensor(data.trajectory_index, device=device)
     lengths = torch.as_tensor(data.lengths, dtype=torch.float64, device=device)
     inv_scale = torch.as_tensor(1.0 / scale, dtype=torch.float64, device=device)
     sig = torch.as_tensor(sigma, dtype=torch.float64, device=device)

@@ -148,7 +148,7 @@ def write_trajectories(data: Trajectories, path: str | os.PathLike[str]) -> Path
     if suffix not in SUFFIXES:
         raise DataFileError(f"The output {str(p)!r} must end in {', '.join(SUFFIXES)}; got "
                             f"{suffix or 'no extension'!r}.")
-    ids = np.array(data.ids)[data.labels]
+    ids = np.array(data.ids)[data.trajectory_index]
     if suffix == ".npz":
         buf = io.BytesIO()
         np.savez(buf, trajectory=ids.astype(np.int64) if _integral(ids) else ids.astype(str),
