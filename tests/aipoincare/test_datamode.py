@@ -239,3 +239,15 @@ def test_cli_simulate_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str])
                  "-o", str(tmp_path / "o.txt2")]) == 2
     assert "must end in" in capsys.readouterr().err
     assert not (tmp_path / "o.csv").exists()
+
+
+def test_plots_say_it_is_data() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from aipoincare.plotting import plot_spectrum
+
+    d = run(OSC, degree=2, equations=False, n=8, samples=40)
+    title = plot_spectrum(d).axes[0].get_title()
+    assert "along/across-trajectory" in title and "evidence, not a proof" in title
+    assert aipoincare.render_discovery(d, "png")[:4] == b"\x89PNG"
