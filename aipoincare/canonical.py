@@ -140,16 +140,28 @@ def _term(coef: sympy.Expr, func: sympy.Expr, printer: Any, grouped: str) -> str
     """One term, the coefficient (numbers and parameters) before the function: a
     coefficient with several terms in parentheses, so ``(k1 + k2)*x`` reads as one
     coefficient of one function, and ``2*k5*O3`` rather than sympy's ``2*O3*k5``."""
+    if coef.is_Integer and func != 1 and func.is_commutative and not _has_denominator(func):
+        # the common case, printed without building (and re-sorting) a new product
+        body = printer(func)
+        if coef == 1:
+            return body
+        if coef == -1:
+            return "-" + body
+        return f"{printer(coef)}{'*' if printer is sympy.sstr else ' '}{body}"
     if coef.is_Number or func == 1:
         return printer(coef * func)
     sign = ""
     if coef.could_extract_minus_sign():
         sign, coef = "-", -coef
-    if coef == 1 or sympy.fraction(func)[1] != 1:  # k/x reads better than k*1/x
+    if coef == 1 or _has_denominator(func):  # k/x reads better than k*1/x
         return sign + printer(coef * func)
     template = grouped if coef.is_Add else grouped.replace("({})", "{}").replace(
         r"\left({}\right)", "{}")
     return sign + template.format(printer(coef), printer(func))
+
+
+def _has_denominator(func: sympy.Expr) -> bool:
+    return any(e.is_negative for _, e in (a.as_base_exp() for a in sympy.Mul.make_args(func)))
 
 
 def _join(parts: Sequence[str], plus: str, minus: str, empty: str) -> str:
@@ -171,16 +183,20 @@ def _numbers(coef: sympy.Expr) -> list[sympy.Number]:
     return [t.as_coeff_Mul()[0] for t in terms]
 
 
-def _sort_key(func: sympy.Expr, variables: Sequence[sympy.Symbol]) -> tuple[Any, ...]:
+def _sort_key(func: sympy.Expr, index: dict[sympy.Symbol, int]) -> tuple[Any, ...]:
     powers = func.as_powers_dict()
-    if all(b in variables and e.is_Integer and e > 0 for b, e in powers.items()
-           if b != 1):
-        exps = [int(powers.get(v, 0)) for v in variables]
+    if all(b in index and e.is_Integer and e > 0 for b, e in powers.items() if b != 1):
+        exps = [0] * len(index)
+        for b, e in powers.items():
+            if b != 1:
+                exps[index[b]] = int(e)
         return (0, -sum(exps), tuple(-e for e in exps), "")
     return (1, 0, (), sympy.sstr(func))
 
 
 def _is_rational(c: sympy.Expr, parameters: Sequence[sympy.Symbol]) -> bool:
+    if c.is_Number:
+        return bool(c.is_Rational)
     if c.atoms(sympy.Float):
         return False
     num, den = sympy.fraction(sympy.together(c))
@@ -217,15 +233,15 @@ def canonical_form(expr: sympy.Expr, variables: Sequence[str | sympy.Symbol]) ->
     if not isinstance(expr, sympy.Basic):  # a plain number (never text: no sympify)
         expr = sympy.Float(expr) if isinstance(expr, float) else sympy.Rational(expr)
     terms = [t for top in sympy.Add.make_args(expr)
-             for t in sympy.Add.make_args(sympy.expand(top, deep=False, log=False,
-                                                       power_exp=False, power_base=False))]
+             for t in sympy.Add.make_args(_distribute(top))]
     grouped: dict[sympy.Expr, sympy.Expr] = {}
     for term in terms:
         coef, func = term.as_independent(*syms, as_Add=False)
         grouped[func] = grouped.get(func, sympy.Integer(0)) + coef
     pairs = [(sympy.cancel(c) if parameters else c, f) for f, c in grouped.items()]
     pairs = [(c, f) for c, f in pairs if c != 0]
-    pairs.sort(key=lambda cf: _sort_key(cf[1], syms))
+    index = {v: i for i, v in enumerate(syms)}
+    pairs.sort(key=lambda cf: _sort_key(cf[1], index))
     if not pairs:
         return CanonicalForm((), True, sympy.Integer(1))
     if all(_is_rational(c, parameters) for c, _ in pairs):
@@ -238,6 +254,13 @@ def canonical_form(expr: sympy.Expr, variables: Sequence[str | sympy.Symbol]) ->
     scale = 1 / pairs[0][0]
     coefs = [sympy.Integer(1)] + [sympy.radsimp(c * scale) for c, _ in pairs[1:]]
     return CanonicalForm(tuple(zip(coefs, [f for _, f in pairs], strict=True)), False, scale)
+
+
+def _distribute(term: sympy.Expr) -> sympy.Expr:
+    """``k*(x + y)`` -> ``k*x + k*y``; a term without a sum among its factors as it is."""
+    if not (term.is_Mul and any(a.is_Add for a in term.args)):
+        return term
+    return sympy.expand(term, deep=False, log=False, power_exp=False, power_base=False)
 
 
 def _primitive_scale(coefs: Sequence[sympy.Expr],

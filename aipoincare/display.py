@@ -59,12 +59,20 @@ def _power_of_ten(value: float) -> str:
 
 
 def _evidence_tag(evidence: Any) -> str:
-    """A few words on trajectory-data evidence (a mapping of measured figures)."""
-    if isinstance(evidence, Mapping):
-        for key, value in evidence.items():
-            v = None if isinstance(value, bool) else _finite(value)
-            if v is not None:
-                return f"data evidence {str(key).replace('_', ' ')} {v:.1e}"
+    """A few words on trajectory-data evidence: the held-out along/across-trajectory variance
+    ratio and the along-trajectory variance in units of the noise (``aipoincare.datamode``);
+    for another mapping its first number."""
+    if not isinstance(evidence, Mapping):
+        return "data evidence"
+    ratio, noise = _finite(evidence.get("heldout_ratio")), _finite(evidence.get("heldout_noise"))
+    if ratio is not None or noise is not None:
+        parts = ([f"held-out ratio {ratio:.1e}"] if ratio is not None else []) + \
+            ([f"{noise:.2g}x noise"] if noise is not None else [])
+        return "data evidence: " + ", ".join(parts)
+    for key, value in evidence.items():
+        v = None if isinstance(value, bool) else _finite(value)
+        if v is not None:
+            return f"data evidence: {str(key).replace('_', ' ')} {v:.1e}"
     return "data evidence"
 
 
@@ -114,6 +122,8 @@ def certificate_tag(inv: Any) -> str:
         tag = ""
     else:
         tag = _TAGS.get(method, method)
+    if not inv.verified and method.startswith("data"):  # data only: evidence, said so
+        return f"{data}, not a proof"
     if not inv.verified:
         tag = "NOT verified" + (f": {tag.replace('not certified: ', '')}" if tag else "")
         res = _finite(inv.residual)

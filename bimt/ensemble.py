@@ -228,12 +228,14 @@ class Ensemble:
 
         Parameters
         ----------
-        x : Tensor, shape (M, n, widths[0])
-            Inputs in the original order, one batch per member.
+        x : Tensor
+            Inputs in the original order, one batch per member, shape
+            ``(M, n, widths[0])``.
 
         Returns
         -------
-        Tensor, shape (M, n, widths[-1])
+        Tensor
+            Shape ``(M, n, widths[-1])``.
         """
         with torch.no_grad():
             h = self._gather_inputs(x)

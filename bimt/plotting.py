@@ -25,7 +25,7 @@ from torch import nn
 
 import traincore
 
-from .layout import draw_positions
+from .layout import draw_positions, loop_points
 from .modularity import Analysis, analyse
 from .spatial import Spatial, describe
 
@@ -67,7 +67,10 @@ def _edges(model: nn.Module, spec: Spatial, pos: list[np.ndarray], threshold: fl
         if not len(rows):
             continue
         vals = w[rows, cols]
-        segs.append(np.stack([pos[wire.src][cols], pos[wire.dst][rows]], 1))  # (e, 2, 2)
+        lines = np.stack([pos[wire.src][cols], pos[wire.dst][rows]], 1)  # (e, 2, 2)
+        loops = (rows == cols) & (wire.src == wire.dst)  # a neuron's weight to itself
+        segs.extend(loop_points(*pos[wire.dst][r]) if loop else line
+                    for r, loop, line in zip(rows, loops, lines, strict=True))
         strength = np.abs(vals) / biggest
         rgba = np.zeros((len(vals), 4))
         rgba[:, 2] = vals > 0   # blue for positive
@@ -78,12 +81,12 @@ def _edges(model: nn.Module, spec: Spatial, pos: list[np.ndarray], threshold: fl
     for link in spec.links:  # residual skips: thin grey, behind the weights
         n = len(pos[link.dst])
         off = link.src_fold * spec.row_group(link.src).n
-        segs.append(np.stack([pos[link.src][off:off + n], pos[link.dst]], 1))
+        segs.extend(np.stack([pos[link.src][off:off + n], pos[link.dst]], 1))
         colors.append(np.tile([0.6, 0.6, 0.6, 0.3], (n, 1)))
         widths.append(np.full(n, 0.5))
     if not segs:
         return None
-    return LineCollection(np.concatenate(segs), colors=np.concatenate(colors),
+    return LineCollection(segs, colors=np.concatenate(colors),
                           linewidths=np.concatenate(widths), zorder=1)
 
 

@@ -20,7 +20,7 @@ from aipoincare.canonical import canonical_form
 from aipoincare.certify import certify_many
 from aipoincare.cli import main
 from aipoincare.display import certificate_tag, to_html
-from aipoincare.result import Discovery, Exceptional, Family, Invariant
+from aipoincare.result import Discovery, Exceptional, Family, Invariant, SpecialValue
 
 from .conftest import EXAMPLES, example
 
@@ -139,11 +139,18 @@ def test_tags_never_claim_more_than_the_certificate() -> None:
     assert certificate_tag(Invariant(h, True, "symbolic-modulo-constraints")) == \
         "symbolic mod constraints"
 
-    class WithEvidence:  # trajectory data: evidence, not a certificate
-        expr, verified, method, residual, detail = h, False, "data", 0.0, ""
-        evidence = {"relative_spread": 2.5e-7, "trajectories": 12}
-
-    assert certificate_tag(WithEvidence()) == "NOT verified; data evidence relative spread 2.5e-07"
+    data = {"heldout_ratio": 2.5e-7, "heldout_noise": 0.83, "fit_ratio": 1e-7,
+            "heldout_trajectories": 12}
+    assert certificate_tag(Invariant(h, False, "data", 2.5e-7, evidence=data)) == \
+        "data evidence: held-out ratio 2.5e-07, 0.83x noise, not a proof"
+    # equations given too: the certificate first, the data evidence beside it
+    assert certificate_tag(Invariant(h, True, "symbolic", evidence=data)) == \
+        "symbolic; data evidence: held-out ratio 2.5e-07, 0.83x noise"
+    assert certificate_tag(Invariant(h, False, "identity-test", 1.0, evidence=data)) == \
+        "NOT verified: identity test, residual 1.0e+00; data evidence: held-out ratio " \
+        "2.5e-07, 0.83x noise"
+    assert certificate_tag(Invariant(h, False, "data", evidence={"spread": 3e-5})) == \
+        "data evidence: spread 3.0e-05, not a proof"
 
 
 # ------------------------------------------------------------------------ text and CLI
@@ -244,7 +251,8 @@ def test_html_display_with_spectrum(lv: aipoincare.System) -> None:
 
 def test_html_escapes_and_shows_the_exceptional_set() -> None:
     family = Family(("k1", "k2"), {"k1": 1, "k2": 2}, 1,
-                    (Exceptional((k1, k2), "H1 vanishes identically"),))
+                    (Exceptional((k1, k2), "H1 vanishes identically"),),
+                    special=(SpecialValue(k1 - k2, 2, (x + y,)),))
     d = Discovery(name="a <b> & c", variables=["x", "y"], basis_labels=["x", "y"], points=5,
                   nullity=1, independent=1, spectrum=np.zeros(0), exact=True,
                   invariants=[Invariant(k1 * x - k2 * y, True, "symbolic")], family=family)
@@ -253,3 +261,4 @@ def test_html_escapes_and_shows_the_exceptional_set() -> None:
     assert "Exceptional set" in page and "$k_{1} = 0, k_{2} = 0$" in page
     assert "H1 vanishes identically" in page
     assert "$k_{1} x - k_{2} y$" in page
+    assert "$k_{1} - k_{2} = 0$: nullity 2" in page  # the special values

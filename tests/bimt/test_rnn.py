@@ -76,6 +76,16 @@ def test_any_swap_leaves_outputs_unchanged() -> None:
     assert torch.allclose(rnn(x), before, atol=1e-12, rtol=0)  # in fact to rounding
 
 
+def test_swaps_without_biases_and_with_relu() -> None:
+    rnn = bimt.BioRNN(2, 6, 3, activation="relu", bias=False, seed=4).double()
+    assert rnn.inp.bias is None and rnn.config()["bias"] is False
+    x = _sequences(d_in=2)
+    before = rnn(x).detach()
+    _random_swaps(rnn, 30, seed=5)
+    assert torch.allclose(rnn(x), before, atol=1e-12, rtol=0)
+    assert bimt.to_networkx(rnn).nodes[(1, 0)]["bias"] is None
+
+
 def test_hidden_swap_permutes_rows_and_columns_together() -> None:
     rnn = bimt.BioRNN(3, 6, 2, seed=0)
     ref = copy.deepcopy(rnn)
@@ -422,6 +432,43 @@ def test_bimt_train_two_streams_writes_its_files_and_resumes(tmp_path, capsys) -
     assert (out / "checkpoint.pt").is_file() and (out / "network.html").is_file()
     model, snaps = bimt.load_run(out)
     assert isinstance(model, bimt.BioRNN) and [s["step"] for s in snaps] == [0, 200]
+    pytest.importorskip("plotly", reason="the explorer needs the optional extra 'explore'")
+    from bimt.explore import _run_threshold
+
+    assert _run_threshold(out) == 0.02 and _run_threshold(tmp_path) == 0.05
+    title = bimt.explore(out, None).figure.layout.title.text  # modules as metrics.json has
+    assert f": {len(metrics['modules'])} module" in title
     assert main(["train", "two-streams", "--steps", "200", "--out", str(out)]) == 0
     again = json.loads((out / "metrics.json").read_text())
     assert again["resumed_from"] == 200 and again["test_loss"] == metrics["test_loss"]
+
+
+def test_self_connections_are_drawn_as_loops(tmp_path) -> None:
+    """A neuron's recurrent weight to itself (an integrator) is a small loop in the picture
+    and in the explorer, not a line of length zero."""
+    from bimt.layout import loop_points
+
+    rnn = _two_blocks().requires_grad_(False)
+    with torch.no_grad():
+        rnn.rec.weight[3, 3] = 0.9
+    fig = bimt.draw(rnn)
+    lines = fig.axes[0].collections[0].get_segments()
+    x, y = bimt.neuron_positions(rnn)[1][3]
+    assert any(len(s) == 13 and np.allclose(s, loop_points(x, y)) for s in lines)
+    # 4 diagonal recurrent weights (_two_blocks), 20 connections in all
+    assert sum(len(s) == 13 for s in lines) == 4 and len(lines) == 20
+    ex = bimt.explore(rnn, None)
+    xs = np.concatenate([np.asarray(t.x, dtype=float) for t in ex.figure.data[:-1]])
+    assert int(np.isnan(xs).sum()) == 20  # one gap per connection, the loops included
+    assert np.isclose(xs, x + 0.03).any()  # the loop's right edge
+
+
+def test_train_takes_a_dataloader_of_sequences() -> None:
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(96, 5, 2, generator=g) * 2 - 1
+    y = x.cumsum(1) / 5
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=32,
+                                         shuffle=True, generator=torch.Generator().manual_seed(1))
+    rnn = bimt.BioRNN(2, 4, 2, seed=0)
+    hist = bimt.train(rnn, loader, steps=30, seed=0, progress=False, swap_every=10)
+    assert hist.steps == 30 and hist.engine == "autograd" and math.isfinite(hist.train_loss)
