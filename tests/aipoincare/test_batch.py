@@ -135,3 +135,14 @@ def test_counts_on_a_dask_cluster_equal_local(dask_cluster, fluid2d, tmp_path: P
     assert code == 0, err
     doc = json.loads((tmp_path / "lotka_volterra_3.json").read_text())
     assert (doc["nullity"], doc["independent"]) == (4, 2)
+
+
+def test_spectrum_panel_without_a_spectrum(fluid2d) -> None:
+    """A discovery whose spectrum was skipped still plots: the panel says why."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    fig = aipoincare.plot_spectrum(aipoincare.discover(fluid2d, degree=2, seed=0, device="cpu",
+                                                       progress=False, spectrum=False))
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert any("float spectrum not computed" in t for t in texts)
