@@ -46,6 +46,9 @@ EXPECT = {
         "face circulations (of 4 faces)   3 of 4 matched",
         "R x P - L (two components)       2 of 3 matched",
         "(R x P)_z: verified=True",
+        "degree 4: basis 20474, nullity 214, independent 14, 14 verified",  # stored run
+        "re-certified here: 14 of 14",
+        "an independent invariant of degree 4: False",
     ],
     "03_custom_basis": [
         "log(y)    [symbolic, verified=True]",  # grad H . f is rational: a proof
