@@ -7,12 +7,15 @@
                              [--latex PATH] [--tol X] [--time-limit SECONDS] [--quiet]
                              [--symbolic NAME,NAME] [--parameter-degree N]
                              [--spectrum | --no-spectrum] [--workers N]
-                             [--scheduler ADDRESS]
+                             [--scheduler ADDRESS] [--verbose]
+
+    aipoincare simulate FILE --trajectories N --duration T [--noise S] [--seed N]
+                             [--samples N] -o OUT.csv
+    aipoincare examples [--copy DIR]
 
 Several FILEs run as one batch (one Dask connection with ``--scheduler``): each report is
 printed under a ``== FILE ==`` header, and ``--json``, ``--plot`` and ``--latex`` then name
 folders, where one file per system is written (``<file stem>.json``, ``.png``, ``.tex``).
-    aipoincare examples [--copy DIR]
 
 Bad input (a wrong file, option, data file, a basis over the memory budget, an unavailable
 device) ends with exactly one line ``error: ...`` on stderr and exit status 2, no traceback.
@@ -58,7 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     d = sub.add_parser("discover", help="discover the conserved quantities of a system file",
                        description="Discover the conserved quantities of a system file (TOML; "
-                                   "format in CONTRACT.md). FILE may also be the name of a "
+                                   "format in the documentation page 'System files' "
+                                   "(docs/system-files.md)). FILE may also be the name of a "
                                    "shipped example (see `aipoincare examples`).")
     d.add_argument("files", metavar="FILE", nargs="+",
                    help="system file (.toml) or shipped example name; several run as one "
@@ -83,7 +87,10 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--json", metavar="PATH", help="write the result as JSON")
     d.add_argument("--plot", metavar="PATH",
                    help="write the figures (.png, .svg or .pdf)")
-    d.add_argument("--latex", metavar="PATH", help="write the report as a LaTeX document")
+    d.add_argument("--latex", metavar="PATH",
+                   help="write the report as a LaTeX document (the invariants as a table)")
+    d.add_argument("--verbose", action="store_true",
+                   help="print each invariant's certificate in full under its line")
     d.add_argument("--time-limit", type=number_arg(0, example="600"), metavar="SECONDS",
                    help="stop with an error after this many seconds (default: no limit)")
     d.add_argument("--quiet", action="store_true",
@@ -99,11 +106,50 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a Dask scheduler (tcp://host:8786) whose workers run the exact "
                         "ranks per block and prime (default: DASK_SCHEDULER_ADDRESS if set, "
                         "else this machine)")
+    _simulate_parser(sub)
     e = sub.add_parser("examples", help="list the shipped example systems",
                        description="List the shipped example systems with their expected "
                                    "counts and paths.")
     e.add_argument("--copy", metavar="DIR", help="copy the example files into DIR")
     return parser
+
+
+def _simulate_parser(sub: argparse._SubParsersAction) -> None:
+    s = sub.add_parser("simulate", help="write simulated trajectories of a system file",
+                       description="Integrate the equations of a system file from initial "
+                                   "states drawn from its [sampling] (seeded; constraints "
+                                   "respected) and write the trajectories in the data layout "
+                                   "(header trajectory,t,<variables>; .csv, .npy or .npz).")
+    s.add_argument("file", metavar="FILE", help="system file (.toml) or shipped example name")
+    s.add_argument("--trajectories", type=int_arg(4), required=True, metavar="N",
+                   help="number of trajectories (at least 4)")
+    s.add_argument("--duration", type=number_arg(0, example="10"), required=True, metavar="T",
+                   help="time span of each trajectory")
+    s.add_argument("--samples", type=int_arg(2), default=200, metavar="N",
+                   help="samples per trajectory, equally spaced (default 200)")
+    s.add_argument("--noise", type=number_arg(example="0.01"), default=0.0, metavar="S",
+                   help="Gaussian noise, std relative to each variable's spread (default 0)")
+    s.add_argument("--seed", type=int_arg(0), default=0, help="random seed (default 0)")
+    s.add_argument("-o", "--output", required=True, metavar="OUT",
+                   help="output file: .csv, .npy or .npz")
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from .simulate import simulate as run_simulation
+    from .simulate import write_trajectories
+    from .systemfile import load_system
+    from .trajectories import SUFFIXES
+
+    out = _check_output(args.output, "--output", SUFFIXES)
+    if args.noise < 0:
+        raise UsageError(f"--noise must be 0 or more; got {args.noise:g}; e.g. --noise 0.01.")
+    system = load_system(_resolve_file(args.file), data=False)
+    data = run_simulation(system, args.trajectories, args.duration, samples=args.samples,
+                          noise=args.noise, seed=args.seed)
+    path = write_trajectories(data, out)
+    print(f"wrote {path} ({data.n_trajectories} trajectories x {args.samples} samples of "
+          f"{', '.join(data.variables)}; noise {args.noise:g})")
+    return EXIT_OK
 
 
 def _names(text: str) -> list[str]:
@@ -194,8 +240,6 @@ def _render(result, outputs: dict[str, Path]) -> dict[str, tuple[Path, str | byt
 
 
 def _discover(args: argparse.Namespace) -> int:
-    from traincore.distributed import cluster, resolve_scheduler
-
     from .report import to_text
     from .systemfile import load_system
 
@@ -206,6 +250,8 @@ def _discover(args: argparse.Namespace) -> int:
     if args.parameter_degree is not None and not any(s.symbolic for s in systems):
         raise UsageError("--parameter-degree applies to symbolic parameters, and this system "
                          "has none; declare some with --symbolic NAME,NAME or drop the option.")
+    from traincore.distributed import cluster, resolve_scheduler
+
     scheduler = resolve_scheduler(args.scheduler)  # a malformed address fails before work
     from .discover import discover
 
@@ -225,7 +271,8 @@ def _discover(args: argparse.Namespace) -> int:
             if not args.quiet:
                 if len(systems) > 1:
                     print(f"{chr(10) if k else ''}== {paths[k]} ==")
-                sys.stdout.write(to_text(result, expected=system.expected))
+                sys.stdout.write(to_text(result, expected=system.expected,
+                                         verbose=args.verbose))
     # all or nothing: every file is written and flushed before the first is renamed
     for path in atomic_write_many(rendered):
         if not args.quiet:
@@ -288,7 +335,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Bad input (usage errors, SystemFileError, DataFileError, NoSamplesError,
     # MemoryBudgetError, DeviceError: all ValueErrors; OSError for unreadable/unwritable
     # files) exits 2.
-    return run_cli(build_parser(), {"discover": _discover, "examples": _examples}, argv,
+    return run_cli(build_parser(), {"discover": _discover, "simulate": _simulate,
+                                         "examples": _examples}, argv,
                    interrupted="interrupted; no output files were written.",
                    debug_env=DEBUG_ENV)
 

@@ -47,6 +47,8 @@ from traincore import check_type, replace_fields, time_limit
 
 from . import stages, symbolic
 from .config import DEFAULT_DEGREE, DiscoveryConfig
+from .datamode import discover_data
+from .datasystem import DataSystem
 from .result import Discovery
 from .system import System
 
@@ -66,13 +68,16 @@ def _client(cfg: DiscoveryConfig, client: Any, problem: Any
     return cluster(cfg.scheduler, local=False)
 
 
-def discover(system: System, basis: Any = None, *, config: DiscoveryConfig | None = None,
-             client: Any = None, **settings: Any) -> Discovery:
+def discover(system: System | DataSystem, basis: Any = None, *,
+             config: DiscoveryConfig | None = None, client: Any = None,
+             **settings: Any) -> Discovery:
     """Find the conserved subspace of a basis and the independent invariants, certified.
 
     Parameters
     ----------
-    system : System
+    system : System or DataSystem
+        A :class:`DataSystem` (a system file with ``[data]``) runs the data mode:
+        :func:`aipoincare.discover_from_trajectories`.
     basis : str, BasisSpec or Basis, optional
         Default: the system file's ``[basis]``, else polynomial.
     config : DiscoveryConfig, optional
@@ -101,6 +106,8 @@ def discover(system: System, basis: Any = None, *, config: DiscoveryConfig | Non
     >>> d.nullity, d.independent, [str(i.expr) for i in d.invariants]
     (4, 2, ['x*y*z', 'x + y + z'])
     """
+    if isinstance(system, DataSystem):
+        return discover_data(system, basis, config=config, **settings)
     check_type(system, "system", System, "an aipoincare.System",
                fix="read one with aipoincare.load_system or build one with System(...)")
     if config is not None:

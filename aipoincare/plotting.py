@@ -280,6 +280,13 @@ def _row_names(coef: np.ndarray, inv_rows: np.ndarray | None) -> tuple[list[str]
     return [names[r] for r in order], order
 
 
+def _empty(ax: Axes, text: str) -> Figure:
+    """A panel that says why there is nothing to draw."""
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes)
+    ax.set_axis_off()
+    return ax.figure
+
+
 def plot_coefficients(discovery: Discovery, ax: Axes | None = None,
                       max_columns: int = 200) -> Figure:
     """Heat map of the sparse coefficients, rows normalised, only used basis functions shown.
@@ -310,10 +317,7 @@ def plot_coefficients(discovery: Discovery, ax: Axes | None = None,
     if coef is None or coef.size == 0:
         coef = inv_rows
     if coef is None or coef.size == 0:
-        ax.text(0.5, 0.5, "no conserved quantity: no coefficients", ha="center", va="center",
-                transform=ax.transAxes)
-        ax.set_axis_off()
-        return ax.figure
+        return _empty(ax, "no conserved quantity: no coefficients")
     coef = np.where(np.isfinite(coef), coef, 0.0)
     cols = _used_columns(coef)
     what = f"the {coef.shape[0]} conserved quantities"
@@ -324,10 +328,7 @@ def plot_coefficients(discovery: Discovery, ax: Axes | None = None,
         what = (f"the {coef.shape[0]} independent invariants (the whole conserved basis of "
                 f"{d.nullity} uses {total} basis functions: see --json)")
     if cols.size == 0:
-        ax.text(0.5, 0.5, "all coefficients are zero", ha="center", va="center",
-                transform=ax.transAxes)
-        ax.set_axis_off()
-        return ax.figure
+        return _empty(ax, "all coefficients are zero")
     names, order = _row_names(coef, inv_rows)
     sub = coef[order][:, cols]
     row_scale = np.abs(sub).max(axis=1, keepdims=True)

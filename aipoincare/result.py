@@ -1,9 +1,9 @@
 """Result objects of :func:`aipoincare.discover` and their JSON document.
 
 * :class:`Discovery` and :class:`Invariant`: what a discovery found, with its evidence.
-* :func:`to_dict` / :func:`to_json` -- the JSON document of CONTRACT.md (plus evidence
-  fields), with only finite numbers (non-finite floats become ``null``) and expression
-  strings that SymPy parses back with the declared variable names.
+* :func:`to_dict` / :func:`to_json` -- the JSON document of ``aipoincare discover --json``
+  (plus evidence fields), with only finite numbers (non-finite floats become ``null``)
+  and expression strings that SymPy parses back with the declared variable names.
 
 The reports for people (text, LaTeX) are in :mod:`aipoincare.report`.
 """
@@ -19,6 +19,9 @@ from typing import Any
 
 import numpy as np
 import sympy
+
+from .canonical import canonical_form
+from .display import certificate_tag, latex_table, to_html
 
 __all__ = ["Invariant", "Discovery", "Exceptional", "SpecialValue", "Family", "expr_to_str",
            "to_dict", "to_json"]
@@ -44,6 +47,11 @@ class Invariant:
         A sentence on the check, e.g. its error probability bound.
     coefficients : dict
         Basis label -> coefficient (sympy Rational or float).
+    evidence : dict or None
+        Found in trajectory data: the data evidence (``heldout_ratio``, ``fit_ratio``:
+        along/across-trajectory variance; ``heldout_noise``, ``fit_noise``: along-trajectory
+        variance over what the noise explains; the trajectory counts and thresholds). None
+        in the equation mode.
     """
 
     expr: sympy.Expr
@@ -52,6 +60,7 @@ class Invariant:
     residual: float = 0.0
     detail: str = ""
     coefficients: dict[str, Any] = field(default_factory=dict)
+    evidence: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -169,6 +178,9 @@ class Discovery:
     family : Family or None
         With symbolic parameters: the parameters, the exceptional set and the special
         values; the counts are then generic counts. None otherwise.
+    data : dict or None
+        From trajectory data: the trajectory and sample counts, the fit/held-out split, the
+        estimated noise per variable and the thresholds. None in the equation mode.
     """
 
     name: str
@@ -193,6 +205,7 @@ class Discovery:
     independence: str = "ambient"
     jacobian_ranks: dict[str, int] = field(default_factory=dict)
     family: Family | None = None
+    data: dict[str, Any] | None = None
 
     @property
     def basis_size(self) -> int:
@@ -204,12 +217,23 @@ class Discovery:
         return list(self.family.parameters) if self.family is not None else []
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON document of CONTRACT.md as a dict (see :func:`to_dict`)."""
+        """The JSON document of ``aipoincare discover --json`` as a dict (:func:`to_dict`)."""
         return to_dict(self)
 
     def to_json(self, indent: int | None = 2) -> str:
-        """The JSON document of CONTRACT.md as a string (see :func:`to_json`)."""
+        """The JSON document as a string (:func:`to_json`)."""
         return to_json(self, indent=indent)
+
+    def to_latex_table(self) -> str:
+        """The independent invariants as a LaTeX ``tabular``: canonical formulas and
+        certificate tags (:func:`aipoincare.display.latex_table`)."""
+        return latex_table(self)
+
+    def _repr_html_(self) -> str:
+        """The notebook display: counts, the invariants with LaTeX formulas and certificate
+        tags, the exceptional set of a family, the spectrum as a small figure
+        (:func:`aipoincare.display.to_html`)."""
+        return to_html(self)
 
     def __repr__(self) -> str:
         how = "exact" if self.exact else f"numerical, confidence {self.confidence:.2f}"
@@ -278,8 +302,9 @@ def _spectrum(values: Any) -> list[float | None]:
     return [finite_or_none(v) for v in arr.tolist()]
 
 
-def _invariant_dict(inv: Invariant) -> dict[str, Any]:
-    return {
+def _invariant_dict(inv: Invariant, variables: Sequence[str]) -> dict[str, Any]:
+    form = canonical_form(inv.expr, variables)
+    out = {
         "expr": expr_to_str(inv.expr),
         "latex": sympy.latex(inv.expr),
         "verified": bool(inv.verified),
@@ -287,7 +312,14 @@ def _invariant_dict(inv: Invariant) -> dict[str, Any]:
         "residual": finite_or_none(inv.residual),
         "detail": str(inv.detail),
         "coefficients": _jsonable(dict(inv.coefficients)),
+        "tag": certificate_tag(inv),
+        "canonical": form.text,
+        "canonical_latex": form.latex,
+        "decimal": form.decimal(),
     }
+    if inv.evidence is not None:  # found in trajectory data
+        out["evidence"] = _jsonable(dict(inv.evidence))
+    return out
 
 
 def _family_dict(family: Family | None) -> dict[str, Any] | None:
@@ -308,15 +340,22 @@ def _family_dict(family: Family | None) -> dict[str, Any] | None:
 
 
 def to_dict(discovery: Discovery) -> dict[str, Any]:
-    """The JSON document of CONTRACT.md as a dict of plain JSON types.
+    """The JSON document of ``aipoincare discover --json`` as a dict of plain JSON types.
 
-    Contract fields: ``name, variables, basis_size, points, nullity, independent,
+    Fields every reader may rely on (documentation page 'Command lines', docs/cli.md):
+    ``name, variables, basis_size, points, nullity, independent,
     invariants[expr, latex, verified, method], spectrum, seconds``. Added evidence: each
-    invariant's ``residual``, ``detail`` and ``coefficients``; ``gap``, ``confidence``,
+    invariant's ``residual``, ``detail`` (the certificate in full) and ``coefficients``, its
+    short certificate ``tag`` (:func:`aipoincare.display.certificate_tag`), its
+    ``canonical`` form and ``canonical_latex`` (primitive integer coefficients, positive
+    leading term, fixed term order: :mod:`aipoincare.canonical`; ``expr`` is the same
+    invariant as discovery scaled it) and ``decimal`` (a decimal view when a canonical
+    integer coefficient has more than 10 digits, else null); ``gap``, ``confidence``,
     ``exact``, ``count_method``, ``dropped``, ``timings``, ``notes``, ``conserved`` (a sparse
     basis of the conserved subspace) and ``independence_spectrum``; ``symbolic`` (the
     symbolic parameters' names, empty without them) and ``family`` (null without them:
-    the generic point, parameter degree, exceptional set and special values). Non-finite
+    the generic point, parameter degree, exceptional set and special values); from trajectory
+    data, ``data`` and each invariant's ``evidence`` (both absent otherwise). Non-finite
     numbers are ``null``; ``json.dumps(..., allow_nan=False)`` accepts the result.
 
     Every expression string parses back with :func:`sympy.parse_expr` given the declared
@@ -324,14 +363,14 @@ def to_dict(discovery: Discovery) -> dict[str, Any]:
     (needed when a name is also one of SymPy's, such as ``E``, ``I``, ``O``, ``beta``).
     """
     d = discovery
-    return {
+    doc = {
         "name": str(d.name),
         "variables": [str(v) for v in d.variables],
         "basis_size": int(d.basis_size),
         "points": int(d.points),
         "nullity": int(d.nullity),
         "independent": int(d.independent),
-        "invariants": [_invariant_dict(inv) for inv in d.invariants],
+        "invariants": [_invariant_dict(inv, d.variables) for inv in d.invariants],
         "spectrum": _spectrum(d.spectrum),
         "seconds": finite_or_none(d.seconds),
         "gap": finite_or_none(d.gap),
@@ -346,6 +385,9 @@ def to_dict(discovery: Discovery) -> dict[str, Any]:
         "symbolic": d.symbolic,
         "family": _family_dict(d.family),
     }
+    if d.data is not None:  # from trajectory data
+        doc["data"] = _jsonable(dict(d.data))
+    return doc
 
 
 def to_json(discovery: Discovery, indent: int | None = 2) -> str:

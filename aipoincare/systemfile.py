@@ -21,18 +21,20 @@ else:  # pragma: no cover - Python 3.10
 
 from traincore import check_type
 
+from .datasystem import DataSystem, data_system_from_tables
 from .errors import SYSTEM_ERRORS, SystemFileError, SystemFileTypeError
 from .system import SYMBOLIC, System
 
 __all__ = ["load_system", "system_from_dict"]
 
 _TOP_KEYS = ("name", "variables", "parameters", "definitions", "equations", "constraints",
-             "basis", "sampling", "expected")
+             "basis", "sampling", "expected", "data")
 _TABLES = ("parameters", "definitions", "equations", "constraints", "basis", "sampling",
            "expected")
 
 
-def load_system(path: str | os.PathLike[str], symbolic: Iterable[str] = ()) -> System:
+def load_system(path: str | os.PathLike[str], symbolic: Iterable[str] = (),
+                data: bool = True) -> System | DataSystem:
     """Read a system file (TOML, format in the documentation's "System files" page).
 
     Parameters
@@ -43,10 +45,15 @@ def load_system(path: str | os.PathLike[str], symbolic: Iterable[str] = ()) -> S
         Parameters of the file that stay symbols, as if the file said ``k = "symbolic"``
         (a number given in the file is replaced); what ``aipoincare discover --symbolic``
         passes.
+    data : bool
+        Read the ``[data]`` section (trajectories) when there is one; False ignores it (what
+        ``aipoincare simulate`` does: it needs the equations, not the data).
 
     Returns
     -------
-    System
+    System or DataSystem
+        A :class:`~aipoincare.datasystem.DataSystem` when the file has a ``[data]`` section
+        (and ``data`` is true); a :class:`System` otherwise.
 
     Raises
     ------
@@ -82,15 +89,16 @@ def load_system(path: str | os.PathLike[str], symbolic: Iterable[str] = ()) -> S
         raise SystemFileError(f"The system file {str(p)!r} is not UTF-8 text (byte "
                               f"{exc.start}); save it as a UTF-8 TOML file.") from None
     try:
-        data = tomllib.loads(text)
+        table = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:  # its message ends with "(at line L, column C)"
         raise SystemFileError(f"The system file {str(p)!r} is not valid TOML: {exc}; see "
-                              "the format in the documentation's 'System files' page.") from None
+                              "the format in the documentation page 'System files' "
+                              "(docs/system-files.md).") from None
     except ValueError:  # tomllib reads integers with int(): Python's digit limit applies
         raise SystemFileError(f"The system file {str(p)!r} has an integer of more than "
                               f"{sys.get_int_max_str_digits()} digits; no setting needs one, "
                               "write a smaller number.") from None
-    return system_from_dict(data, source=str(p), symbolic=symbolic)
+    return system_from_dict(table, source=str(p), symbolic=symbolic, data_section=data)
 
 
 def _make_symbolic(parameters: Mapping[str, Any], names: Iterable[str], variables: Any,
@@ -123,9 +131,11 @@ def _make_symbolic(parameters: Mapping[str, Any], names: Iterable[str], variable
 
 
 def system_from_dict(data: Mapping[str, Any], source: str | None = None,
-                     symbolic: Iterable[str] = ()) -> System:
-    """Build a :class:`System` from the parsed TOML table (the file layout as a dict);
-    ``symbolic`` as in :func:`load_system`."""
+                     symbolic: Iterable[str] = (), data_section: bool = True
+                     ) -> System | DataSystem:
+    """Build a :class:`System` (a :class:`DataSystem` with ``[data]``) from the parsed TOML
+    table (the file layout as a dict); ``symbolic``, and ``data_section`` as ``data``, as in
+    :func:`load_system`."""
     src = f" ({source})" if source else ""
     if not isinstance(data, Mapping):
         raise SystemFileTypeError(f"A system must be a table; got {type(data).__name__}.")
@@ -144,9 +154,12 @@ def system_from_dict(data: Mapping[str, Any], source: str | None = None,
         raise SystemFileTypeError(f"'variables'{src} must be a list of names such as "
                                   f"[\"x\", \"y\"]; got {type(variables).__name__} "
                                   f"{variables!r}.")
-    if "equations" not in data:
+    with_data = data_section and "data" in data
+    if "equations" not in data and not with_data:
+        hint = ("; simulating needs the equations" if "data" in data else
+                ", or a [data] section with trajectories = \"orbits.csv\"")
         raise SystemFileError(f"The system{src} has no [equations] section; add one line "
-                              "per variable, e.g. x = \"x*(y - z)\".")
+                              f"per variable, e.g. x = \"x*(y - z)\"{hint}.")
     tables: dict[str, Mapping[str, Any]] = {}
     for key in _TABLES:
         value = data.get(key, {})
@@ -164,9 +177,12 @@ def system_from_dict(data: Mapping[str, Any], source: str | None = None,
         path = Path(data_file).expanduser()
         sampling["data"] = str(path if path.is_absolute()
                                else Path(source).resolve().parent / path)
-    return System(variables, tables["equations"], name=data.get("name", Path(source).stem
-                                                                if source else "system"),
-                  constraints=tables["constraints"], parameters=tables["parameters"],
-                  basis=tables["basis"] or None, sampling=sampling,
-                  expected=tables["expected"], source=source,
-                  definitions=tables["definitions"])
+    args = dict(variables=variables, name=data.get("name", Path(source).stem
+                                                    if source else "system"),
+                constraints=tables["constraints"], parameters=tables["parameters"],
+                basis=tables["basis"] or None, sampling=sampling, expected=tables["expected"],
+                source=source, definitions=tables["definitions"])
+    if with_data:
+        return data_system_from_tables(data["data"], source, args,
+                                       data["equations"] if "equations" in data else None)
+    return System(equations=tables["equations"], **args)

@@ -21,6 +21,8 @@ from .convert import from_torch
 from .cost import connection_cost, cost_matrices
 from .data import Loss, prepare_data
 from .engines import AnalyticEngine, AutogradEngine, Penalty
+from .ensemble import Ensemble
+from .ensemble_train import fit_ensemble
 from .explore import Explorer, explore, load_run
 from .export import export_graph, read_graph
 from .geometry import layer_coordinates
@@ -39,15 +41,20 @@ from .modularity import (
     to_networkx,
 )
 from .plotting import animate, draw, neuron_positions
+from .rnn import BioRNN
 from .runs import RunResult, load_snapshots, run_task
 from .spatial import Group, Link, Row, Spatial, Touch, Wire, describe
 from .swap import SwapReport, swap_neurons, torch_optimizer_moments
 from .swapper import Swapper, relocate
+from .sweep_plot import plot_sweep
+from .sweeps import load_sweep, sweep
 from .tasks import TASKS, Task, TaskData, build_model, get_task
 from .training import TrainingHistory, train
+from .transformer import BioTransformer
 
 __all__ = [
     "ACTIVATIONS", "BioLinear", "BioMLP", "layer_coordinates", "from_torch",
+    "BioRNN",
     "Spatial", "Group", "Row", "Wire", "Touch", "Link", "describe",
     "connection_cost", "cost_matrices",
     "Swapper", "relocate", "SwapReport", "swap_neurons", "torch_optimizer_moments",
@@ -58,4 +65,5 @@ __all__ = [
     "RunResult", "run_task", "load_snapshots",
     "Explorer", "explore", "load_run", "export_graph", "read_graph",
     "TASKS", "Task", "TaskData", "build_model", "get_task",
+    "sweep", "plot_sweep", "load_sweep", "Ensemble", "fit_ensemble", "BioTransformer",
 ]

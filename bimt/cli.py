@@ -1,4 +1,4 @@
-"""Command line: ``bimt train TASK`` and ``bimt tasks``.
+"""Command line: ``bimt train TASK``, ``bimt tasks`` and ``bimt sweep TASK``.
 
 Bad input gives one line ``error: ...`` on stderr and exit status 2, never a traceback.
 """
@@ -12,6 +12,8 @@ from pathlib import Path
 
 from traincore.cli import ArgumentParser, int_arg, run_cli
 
+from .sweep_cli import add_sweep_parser, sweep_command
+
 __all__ = ["main", "build_parser"]
 
 #: Set to 1 to see the traceback of an unexpected (internal) error.
@@ -19,7 +21,7 @@ DEBUG_ENV = "BIMT_DEBUG"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser (subcommands ``train`` and ``tasks``)."""
+    """The argument parser (subcommands ``train``, ``tasks`` and ``sweep``)."""
     parser = ArgumentParser(prog="bimt", description="Brain-inspired modular training "
                      "(Liu, Gan & Tegmark, arXiv:2305.08746).")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=ArgumentParser)
@@ -38,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--html", action="store_true",
                     help="also write network.html, the interactive explorer (needs plotly)")
     sub.add_parser("tasks", help="list the task names")
+    add_sweep_parser(sub)
     return parser
 
 
@@ -89,7 +92,8 @@ def _tasks(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``bimt`` console script; returns the exit status."""
-    return run_cli(build_parser(), {"train": _train, "tasks": _tasks}, argv,
+    return run_cli(build_parser(), {"train": _train, "tasks": _tasks,
+                                         "sweep": sweep_command}, argv,
                    interrupted="interrupted; the checkpoint of the last completed step is "
                                "kept (run the same command again to resume)",
                    debug_env=DEBUG_ENV)

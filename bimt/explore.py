@@ -90,6 +90,8 @@ def load_run(run_dir: str | os.PathLike[str]) -> tuple[BioMLP, list[dict[str, An
     snap_file = run / SNAPSHOTS_NAME
     if snap_file.is_file():
         raw = torch.load(snap_file, map_location="cpu", weights_only=True)
+        if isinstance(raw, Mapping) and raw.get("format") == "bimt-snapshots":
+            raw = raw.get("snapshots", [])  # the document bimt train writes (bimt.runs)
     else:
         raw = payload["states"].get("bimt", {}).get("snapshots", [])
     if not isinstance(raw, Sequence):

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from .export import node_id
+from .layout import loop_points
 from .netgraph import module_color, module_name, network_graph
 
 __all__ = ["ViewOptions", "State", "draw_state", "figure_layout", "N_BUCKETS"]
@@ -100,8 +101,24 @@ def _node_trace(g: nx.DiGraph, nodes: list[Any], top: int) -> dict[str, Any]:
             "showlegend": False}
 
 
+def _polyline(xy: np.ndarray, loop: np.ndarray, pick: np.ndarray
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """One polyline for the connections ``pick``: x0, x1, NaN (a gap) for each, or a small
+    loop (:func:`bimt.layout.loop_points`) then NaN for a neuron's connection to itself."""
+    line, circle = pick[~loop[pick]], pick[loop[pick]]
+    gap = np.full(len(line), np.nan)
+    xs = [np.stack([xy[line, 0], xy[line, 2], gap], 1).ravel()]
+    ys = [np.stack([xy[line, 1], xy[line, 3], gap], 1).ravel()]
+    for k in circle:
+        p = loop_points(xy[k, 0], xy[k, 1])
+        xs.append(np.append(p[:, 0], np.nan))
+        ys.append(np.append(p[:, 1], np.nan))
+    return np.concatenate(xs), np.concatenate(ys)
+
+
 def _edge_traces(g: nx.DiGraph, opts: ViewOptions) -> tuple[list[dict[str, Any]], int]:
     edges = list(g.edges(data="weight"))
+    loop = np.array([u == v for u, v, _ in edges], dtype=bool)  # recurrent self-connections
     w = np.array([e[2] for e in edges], dtype=float)
     xy = np.array([[g.nodes[u]["x"], g.nodes[u]["y"], g.nodes[v]["x"], g.nodes[v]["y"]]
                    for u, v, _ in edges], dtype=float).reshape(-1, 4)  # (edges, x0 y0 x1 y1)
@@ -113,9 +130,7 @@ def _edge_traces(g: nx.DiGraph, opts: ViewOptions) -> tuple[list[dict[str, Any]]
     for sign in (1, -1):
         for b in range(N_BUCKETS):
             pick = shown[(bucket[shown] == b) & (np.sign(w[shown]) == sign)]
-            # one polyline per trace: x0, x1, NaN (a gap) for every connection
-            xs = np.stack([xy[pick, 0], xy[pick, 2], np.full(len(pick), np.nan)], 1).ravel()
-            ys = np.stack([xy[pick, 1], xy[pick, 3], np.full(len(pick), np.nan)], 1).ravel()
+            xs, ys = _polyline(xy, loop, pick)
             level = (b + 0.5) / N_BUCKETS
             traces.append({
                 "type": "scatter", "mode": "lines", "x": xs.round(5), "y": ys.round(5),

@@ -11,7 +11,7 @@ import numpy as np
 
 from .spatial import Spatial
 
-__all__ = ["draw_positions"]
+__all__ = ["draw_positions", "loop_points"]
 
 
 def draw_positions(spec: Spatial) -> list[np.ndarray]:
@@ -33,3 +33,20 @@ def draw_positions(spec: Spatial) -> list[np.ndarray]:
             xy = np.stack([0.8 * c[:, 0] + 0.2 * c[:, 1], row + 0.45 * (c[:, 1] - 0.5)], 1)
         out.append(xy)
     return out
+
+
+def loop_points(x: float, y: float, rx: float = 0.03, ry: float = 0.1,
+                n: int = 13) -> np.ndarray:
+    """A small closed loop above the neuron at ``(x, y)``: how a connection of a neuron to
+    itself (the diagonal of a recurrent matrix) is drawn; shape (n, 2), first point = last.
+    ``ry > rx`` because rows are one unit apart and a row is one unit wide: drawn, a unit
+    up is shorter than a unit across.
+
+    Examples
+    --------
+    >>> p = loop_points(0.5, 1.0)
+    >>> p.shape, bool(np.allclose(p[0], p[-1])), bool(np.allclose(p[0], [0.5, 1.0]))
+    ((13, 2), True, True)
+    """
+    t = np.linspace(0.0, 2 * np.pi, n)
+    return np.stack([x + rx * np.sin(t), y + ry * (1 - np.cos(t))], 1)

@@ -22,7 +22,7 @@ import networkx as nx
 import torch
 from torch import nn
 
-from .data import Loss, prepare_data
+from .data import LossFn, as_tensor, make_loss, prepare_data
 from .geometry import LAYER_SPACING
 from .layout import draw_positions
 from .spatial import Spatial, describe
@@ -82,7 +82,7 @@ def _add_nodes(g: nx.DiGraph, model: nn.Module, spec: Spatial) -> None:
                 label = f"y{idx + 1}"
             else:
                 # row and slot: unique in the graph (exports and hover texts name neurons)
-                label = f"{'h' if kind == 'hidden' else kind[0]}{row}.{s + 1}"
+                label = f"{'h' if kind in ('hidden', 'recurrent') else kind[0]}{row}.{s + 1}"
             g.add_node((row, s), layer=row, group=group.name, slot=s, kind=kind, label=label,
                        index=idx,
                        x=float(draw[row][s, 0]), y=float(draw[row][s, 1]),
@@ -112,8 +112,8 @@ def to_networkx(model: nn.Module, threshold: float = 0.0) -> nx.DiGraph:
           (in-plane position across, row upwards; 2D grids obliquely);
         - ``kind`` (str): the group's kind (``"input"``, ``"hidden"``, ``"output"``, ...);
         - ``label`` (str): ``x3`` / ``y2`` (original 1-based index) for inputs / outputs,
-          ``h1.5`` (row, then slot 1-based: unique in the graph) for hidden neurons, the
-          kind's initial + row.slot otherwise;
+          ``h1.5`` (row, then slot 1-based: unique in the graph) for hidden and recurrent
+          neurons, the kind's initial + row.slot otherwise;
         - ``index`` (int): original index for inputs and outputs, else the slot;
         - ``bias`` (float or None): the bias of the wire into the neuron, None without;
         - ``pos`` (in-plane ``(x, z)``) and ``height`` (``layer * 0.1``).
@@ -191,12 +191,21 @@ def _modules_of(g: nx.DiGraph) -> tuple[list[Module], dict[Hashable, int]]:
     return [m for m, _ in found], member
 
 
+#: Above this many edges the partition comes from Louvain, not greedy modularity: greedy
+#: (Clauset-Newman-Moore) takes 17 s on the 36 000 edges of a 256-neuron recurrent layer,
+#: Louvain 5 s for the same Q.
+GREEDY_MAX_EDGES = 10_000
+
+
 def _modularity_of(g: nx.DiGraph) -> float:
     u = g.to_undirected()
     u.remove_nodes_from([n for n in list(u.nodes) if u.degree(n) == 0])
     if u.number_of_edges() == 0:
         return 0.0
-    parts = nx.community.greedy_modularity_communities(u, weight="abs_weight")
+    if u.number_of_edges() > GREEDY_MAX_EDGES:  # seeded: the same Q on every call
+        parts = nx.community.louvain_communities(u, weight="abs_weight", seed=0)
+    else:
+        parts = nx.community.greedy_modularity_communities(u, weight="abs_weight")
     return float(nx.community.modularity(u, parts, weight="abs_weight"))
 
 
@@ -278,9 +287,10 @@ def modularity(model: nn.Module, threshold: float = 0.05) -> float:
     """Newman modularity Q of the pruned, |w|-weighted graph.
 
     The partition is the one greedy modularity maximisation (Clauset-Newman-Moore, as in
-    networkx) finds, so a connected network can still score high when it splits into
-    weakly linked groups; disconnected modules give Q close to ``1 - 1/k`` for ``k`` equal
-    modules. 0 for a graph without edges.
+    networkx) finds, or, for graphs of more than :data:`GREEDY_MAX_EDGES` edges (large
+    recurrent layers), the faster Louvain method (seeded); so a connected network can still
+    score high when it splits into weakly linked groups; disconnected modules give Q close
+    to ``1 - 1/k`` for ``k`` equal modules. 0 for a graph without edges.
     """
     return _modularity_of(to_networkx(model, threshold))
 
@@ -319,7 +329,7 @@ class PruneResult:
 
 
 def prune(model: nn.Module, threshold: float = 0.05, x: Any = None, y: Any = None,
-          inplace: bool = False) -> PruneResult:
+          inplace: bool = False, loss: LossFn | None = None) -> PruneResult:
     """Zero every connection weight with ``|w| <= threshold * max |w|``.
 
     Parameters
@@ -331,6 +341,8 @@ def prune(model: nn.Module, threshold: float = 0.05, x: Any = None, y: Any = Non
         Data to measure the loss before and after pruning on.
     inplace : bool
         Prune ``model`` itself instead of a copy.
+    loss : callable ``loss(pred, y) -> scalar``, optional
+        The loss to measure (default: MSE, or cross-entropy for integer labels).
 
     Returns
     -------
@@ -341,13 +353,14 @@ def prune(model: nn.Module, threshold: float = 0.05, x: Any = None, y: Any = Non
     target = model if inplace else copy.deepcopy(model)
     measure = None
     if x is not None and y is not None:
-        xt, yt, kind = prepare_data(model, x, y)
+        chosen = make_loss(loss, "auto", as_tensor("y", y))
+        xt, yt, _ = prepare_data(model, x, y, task=chosen)
         p = next(model.parameters())
-        xt, yt, loss = xt.to(p.device), yt.to(p.device), Loss(kind)
+        xt, yt = xt.to(p.device), yt.to(p.device)
 
         def measure(net: nn.Module) -> float:
             with torch.no_grad():
-                return float(loss(net(xt), yt))
+                return float(chosen(net(xt), yt))
 
     before = measure(model) if measure else None
     removed = kept = 0

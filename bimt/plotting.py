@@ -25,7 +25,7 @@ from torch import nn
 
 import traincore
 
-from .layout import draw_positions
+from .layout import draw_positions, loop_points
 from .modularity import Analysis, analyse
 from .spatial import Spatial, describe
 
@@ -67,7 +67,10 @@ def _edges(model: nn.Module, spec: Spatial, pos: list[np.ndarray], threshold: fl
         if not len(rows):
             continue
         vals = w[rows, cols]
-        segs.append(np.stack([pos[wire.src][cols], pos[wire.dst][rows]], 1))  # (e, 2, 2)
+        lines = np.stack([pos[wire.src][cols], pos[wire.dst][rows]], 1)  # (e, 2, 2)
+        loops = (rows == cols) & (wire.src == wire.dst)  # a neuron's weight to itself
+        segs.extend(loop_points(*pos[wire.dst][r]) if loop else line
+                    for r, loop, line in zip(rows, loops, lines, strict=True))
         strength = np.abs(vals) / biggest
         rgba = np.zeros((len(vals), 4))
         rgba[:, 2] = vals > 0   # blue for positive
@@ -78,12 +81,12 @@ def _edges(model: nn.Module, spec: Spatial, pos: list[np.ndarray], threshold: fl
     for link in spec.links:  # residual skips: thin grey, behind the weights
         n = len(pos[link.dst])
         off = link.src_fold * spec.row_group(link.src).n
-        segs.append(np.stack([pos[link.src][off:off + n], pos[link.dst]], 1))
+        segs.extend(np.stack([pos[link.src][off:off + n], pos[link.dst]], 1))
         colors.append(np.tile([0.6, 0.6, 0.6, 0.3], (n, 1)))
         widths.append(np.full(n, 0.5))
     if not segs:
         return None
-    return LineCollection(np.concatenate(segs), colors=np.concatenate(colors),
+    return LineCollection(segs, colors=np.concatenate(colors),
                           linewidths=np.concatenate(widths), zorder=1)
 
 
@@ -115,7 +118,7 @@ def _render(model: nn.Module, ax: Any, color_modules: bool, threshold: float,
     base = "#b0b0b0" if color_modules else "black"
     node_colors = [np.full(len(p), base, dtype=object) for p in pos]
     if color_modules:
-        if analysis is None or analysis.threshold != max(threshold, 0.05):
+        if analysis is None or analysis.threshold < threshold:  # else: the caller's modules
             analysis = analyse(model, threshold=max(threshold, 0.05))
         for (row, slot), i in analysis.module_of.items():
             node_colors[row][slot] = _MODULE_COLORS[i % len(_MODULE_COLORS)]
@@ -125,7 +128,12 @@ def _render(model: nn.Module, ax: Any, color_modules: bool, threshold: float,
                    linewidths=0)
     if labels:
         _labels(model, spec, pos, ax)
-    ax.set_xlim(-0.05, 1.05)
+    named = [r.label for r in spec.rows]
+    if labels and any(named):  # row names (embedding, attention, ...) left of the rows
+        for row, name in enumerate(named):
+            if name:
+                ax.text(-0.07, row, name, ha="right", va="center", fontsize=8, color="#555555")
+    ax.set_xlim(-0.4 if labels and any(named) else -0.05, 1.05)
     ax.set_ylim(-0.45, len(pos) - 1 + 0.45)
     ax.set_axis_off()
     if title:
@@ -163,8 +171,9 @@ def draw(model: nn.Module, path: str | os.PathLike[str] | None = None, *, ax: An
     labels : bool
         Label inputs ``x_i`` and outputs ``y_j`` (original indices; layers of at most 24).
     analysis : Analysis, optional
-        :func:`bimt.analyse`'s result at the module threshold, to colour modules without
-        building the graph again.
+        :func:`bimt.analyse`'s result, whose modules colour the neurons without building
+        the graph again (omitted, or pruned below ``threshold``: modules at
+        ``max(threshold, 0.05)``).
 
     Returns
     -------

@@ -39,6 +39,7 @@ from torch import nn
 
 import traincore
 
+from .config import BIMTConfig
 from .modularity import Analysis, analyse, prune
 from .plotting import animate, draw
 from .tasks import Task, build_model, get_task
@@ -156,10 +157,13 @@ def run_task(task: Task | str, out: str | os.PathLike[str] | None = None, *,
         history = train(model, data.x_train, data.y_train, steps=steps or task.steps,
                         seed=seed, x_test=data.x_test, y_test=data.y_test, device=dev,
                         checkpoint_dir=out, log_path=out / "log.jsonl", resume=resume,
-                        progress=progress, **task.overrides)
-        analysis = analyse(model, 0.05)  # the one graph: modules, modularity, active, colours
-        pruned = prune(model, 0.05, data.x_test, data.y_test)
+                        progress=progress, loss=task.loss, **task.overrides)
+        # the task's pruning threshold (BIMTConfig.prune_threshold) defines its modules
+        cut = task.overrides.get("prune_threshold", BIMTConfig.prune_threshold)
+        analysis = analyse(model, cut)  # the one graph: modules, modularity, active, colours
+        pruned = prune(model, cut, data.x_test, data.y_test, loss=task.loss)
         metrics = _metrics(task, model, history, analysis, pruned.loss_after, seed, dev)
+        metrics["prune_threshold"] = cut
         model.cpu()
         draw(model, out / "network.png", color_modules=True, analysis=analysis,
              title=f"{task.name}, step {history.steps}")
@@ -168,7 +172,8 @@ def run_task(task: Task | str, out: str | os.PathLike[str] | None = None, *,
         if html:
             from .explore import explore  # plotly is optional: imported only when asked for
 
-            explore(model, out / "network.html", snapshots=history.snapshots, title=task.name)
+            explore(model, out / "network.html", snapshots=history.snapshots, title=task.name,
+                    module_threshold=cut)
         metrics["total_seconds"] = time.perf_counter() - start
         traincore.atomic_write_json(out / "metrics.json", metrics)
     return RunResult(out, model, history, analysis, metrics)

@@ -18,9 +18,9 @@ The description has five parts:
     ``q . k`` and ``softmax(q k^T) v`` unchanged, moving one across heads does not).
 ``Row``
     One appearance of a group in the drawing and the graph, with ``fold`` copies laid on
-    the same positions (BioMLP's folded token inputs; attention's q, k and v as one
-    BioLinear with ``out_fold`` 3). Tensors index folded neurons fold-major:
-    ``copy * n + slot``.
+    the same positions (BioMLP's folded token inputs; attention's q and k as one
+    BioLinear with two copies). Tensors index folded neurons fold-major:
+    ``copy * n + slot``. An optional ``label`` names the row in pictures.
 ``Wire``
     A weight matrix from one row to another, shape ``(dst_fold * n_dst, src_fold *
     n_src)``, with its bias (shape ``(dst_fold * n_dst,)``) if any. Wires pay the
@@ -127,10 +127,12 @@ class Group:
 
 @dataclass(frozen=True)
 class Row:
-    """One appearance of a group (a drawing row), with ``fold`` copies on the same spots."""
+    """One appearance of a group (a drawing row), with ``fold`` copies on the same spots;
+    ``label`` (optional) names the row beside the picture (``"attention"``)."""
 
     group: str
     fold: int = 1
+    label: str | None = None
 
 
 @dataclass(frozen=True)

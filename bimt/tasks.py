@@ -19,11 +19,15 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 import traincore
 
+from .data import LossFn
 from .geometry import Shape
+from .incontext import incontext_data, incontext_model, last_token_mse
 from .model import BioMLP
+from .streams import two_streams_data, two_streams_model
 
 __all__ = ["Task", "TaskData", "TASKS", "get_task", "build_model"]
 
@@ -59,6 +63,10 @@ class Task:
         :class:`BIMTConfig` fields that differ from the paper's formula defaults.
     paper : str
         The paper's figures for this task (printed and saved beside ours).
+    model : callable ``seed -> nn.Module``, optional
+        Builds a network other than a :class:`BioMLP` (then ``widths`` only describes it).
+    loss : callable ``loss(pred, y) -> scalar``, optional
+        Replaces the default MSE / cross-entropy in training, testing and pruning.
     """
 
     name: str
@@ -70,6 +78,8 @@ class Task:
     model_kwargs: dict[str, Any] = field(default_factory=dict)
     overrides: dict[str, Any] = field(default_factory=dict)
     paper: str = ""
+    model: Callable[[int], nn.Module] | None = None
+    loss: LossFn | None = None
 
     def make(self, seed: int = 0) -> TaskData:
         """The task's data for ``seed``."""
@@ -186,7 +196,35 @@ TASKS: dict[str, Task] = {t.name: t for t in [
          overrides={"lam": 1e-4, "eval_every": 250, "log_every": 250, "analysis_every": 1000,
                     "snapshot_every": 250},
          paper="no figure: the paper trains MNIST; this task uses scikit-learn's 8x8 digits"),
+    Task("two-streams", "a BioRNN on sequences carrying two independent streams: y1 = running "
+         "sum of x1 - x2 (/10), y2 = x3 and x4 remembered 1 and 2 steps back (10 steps)",
+         [4, (4, 4), 2], "regression", 6000, lambda seed: TaskData(*two_streams_data(seed)),
+         # an integrator's input weights are small beside its gain: at 0.05 pruning cuts
+         # stream A off (test MSE x100), at 0.02 it leaves the network's function unchanged
+         model=two_streams_model, overrides={"lam": 1e-3, "prune_threshold": 0.02},
+         paper="no figure: Growing Brains (arXiv:2310.07711) shows modules forming in RNNs; "
+               "expected modules {x1,x2}->y1, {x3,x4}->y2"),
 ]}
+
+
+def _incontext(seed: int) -> TaskData:
+    return TaskData(*incontext_data(seed))
+
+
+_INCONTEXT = dict(model=incontext_model, loss=last_token_mse,
+                  paper="transformer with swaps off in the research code; see docs/benchmarks.md")
+#: the paper's in-context settings: batches of 64; metrics every 1000 of the 40000 steps
+_INCONTEXT_RUN = {"batch_size": 64, "eval_every": 1000, "log_every": 1000,
+                  "analysis_every": 10000, "snapshot_every": 1000}
+TASKS["in-context"] = Task(
+    "in-context", "in-context linear regression y = w.x (d=1, T=2; a fresh w per sequence) "
+    "with a BioTransformer (n_embed 32, 2 layers); test_loss is the last token's MSE",
+    [2, 32, 1], "regression", 40000, _incontext,
+    overrides={**_INCONTEXT_RUN, "lam": 1e-4}, **_INCONTEXT)
+TASKS["in-context-baseline"] = Task(
+    "in-context-baseline", "the in-context task's transformer trained without BIMT "
+    "(lambda 0, no swaps): the baseline", [2, 32, 1], "regression", 40000, _incontext,
+    overrides={**_INCONTEXT_RUN, "lam": 0.0, "swap_every": 10**9}, **_INCONTEXT)
 
 
 def get_task(name: str) -> Task:
@@ -196,7 +234,10 @@ def get_task(name: str) -> Task:
     return TASKS[name]
 
 
-def build_model(task: Task | str, seed: int = 0) -> BioMLP:
-    """A fresh :class:`BioMLP` for ``task`` with weights from ``seed``."""
+def build_model(task: Task | str, seed: int = 0) -> nn.Module:
+    """A fresh network for ``task`` (its ``model``, else a :class:`BioMLP`) with weights
+    from ``seed``."""
     task = get_task(task) if isinstance(task, str) else task
+    if task.model is not None:
+        return task.model(seed)
     return BioMLP(task.widths, seed=seed, **task.model_kwargs)

@@ -35,8 +35,10 @@ from .data import LossFn
 from .engines import ENGINE_CLASSES, Penalty
 from .model import BioMLP
 from .modularity import summarize
+from .rnn import BioRNN
 from .spatial import describe
 from .swapper import Swapper
+from .transformer import BioTransformer
 
 __all__ = ["TrainingHistory", "RunState", "train", "model_config"]
 
@@ -305,7 +307,8 @@ def model_config(model: nn.Module) -> dict[str, Any]:
 
 
 #: Model classes that :func:`model_from_config` rebuilds, by the name ``model_config`` stores.
-MODEL_CLASSES: dict[str, type[nn.Module]] = {"BioMLP": BioMLP}
+MODEL_CLASSES: dict[str, type[nn.Module]] = {
+    "BioMLP": BioMLP, "BioRNN": BioRNN, "BioTransformer": BioTransformer}
 
 
 def model_from_config(config: dict[str, Any]) -> nn.Module:

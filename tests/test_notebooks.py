@@ -25,7 +25,8 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 MAX_BYTES = 2_000_000
 #: The tutorials of issue 5; each must exist.
 EXPECTED = ["01_quickstart", "02_fluid_3d", "03_custom_basis", "04_bimt_symbolic",
-            "05_bimt_classification", "06_bimt_modular_addition", "08_symbolic_parameters"]
+            "05_bimt_classification", "06_bimt_modular_addition", "08_symbolic_parameters",
+            "10_bimt_own_loop", "11_bimt_sweep"]
 #: Facts each notebook must print under the quick switch: exact mathematical results that
 #: any correct toolkit gives (counts, certificates, identifications), so a notebook that runs
 #: but shows a wrong answer fails too. BIMT results depend on training length and are only
@@ -68,6 +69,10 @@ EXPECT = {
     ],
     "05_bimt_classification": ["test accuracy", "weights; test loss"],
     "06_bimt_modular_addition": ["test accuracy", "modularity Q"],
+    "10_bimt_own_loop": ["same outputs as the nn.Sequential: True", "test MSE", "Module({",
+                         "Explorer(path='out/10_bimt_own_loop/rnn.html'"],
+    "11_bimt_sweep": ["9 networks trained (3 seeds x 3 lambdas, 300 steps)", "median Q",
+                      "4 rows for lambda 0.0001, of which 1 new; 10 rows in"],
 }
 _USE = re.compile(r"\b(aipoincare|bimt)\.([A-Za-z_]\w*)")
 _FROM = re.compile(r"^from (aipoincare|bimt) import ([\w, ()]+)$", re.MULTILINE)

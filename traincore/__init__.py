@@ -7,10 +7,10 @@ on Dask (a cluster, ordered maps, chunked grids into crash-safe result tables). 
 and bimt use these and have no copy of their own.
 """
 
-from .callbacks import Callback, Every, JSONLLogger, ProgressBar
-from .checkpoint import CHECKPOINT_NAME, CheckpointError, load_checkpoint, save_checkpoint
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
 from .chunks import run_chunks
-from .device import DEVICE_ENV, DeviceError, cpu_threads, resolve_device
 from .distributed import (
     INSTALL_HINT,
     SCHEDULER_ENV,
@@ -27,25 +27,10 @@ from .io import (
     atomic_write_text,
     ensure_writable_dir,
 )
-from .linalg import (
-    TSQR,
-    NullSpace,
-    accumulate_gram,
-    accumulate_r,
-    batched_gradient,
-    choose_cut,
-    normalised_spectrum,
-    null_space,
-    row_chunk_size,
-)
 from .lock import LOCK_NAME, DirectoryLock, DirectoryLockedError, lock_directory
-from .loop import Stateful, fit
 from .memory import MemoryBudgetError, check_memory, format_bytes, memory_budget
-from .optim import FlatAdamW
 from .results import ResultTable, rows_to_frame
-from .seeding import get_rng_state, numpy_rng, seed_everything, set_rng_state, torch_generator
 from .signals import DeferredSignals, Interrupted, terminate_raises
-from .state import History, Loop, NonFiniteError
 from .timelimit import TimeLimit, TimeLimitError, check_time, time_left, time_limit
 from .validate import (
     Errors,
@@ -56,6 +41,77 @@ from .validate import (
     check_type,
     replace_fields,
 )
+
+# The modules below import torch: loaded on first use (PEP 562), so that what needs no torch
+# (argument checks, atomic files, the command-line scaffolding) imports fast and a command
+# line can report bad input before paying for torch.
+_LAZY = {
+    "Callback": "callbacks",
+    "Every": "callbacks",
+    "JSONLLogger": "callbacks",
+    "ProgressBar": "callbacks",
+    "CHECKPOINT_NAME": "checkpoint",
+    "CheckpointError": "checkpoint",
+    "load_checkpoint": "checkpoint",
+    "save_checkpoint": "checkpoint",
+    "DEVICE_ENV": "device",
+    "DeviceError": "device",
+    "cpu_threads": "device",
+    "resolve_device": "device",
+    "TSQR": "linalg",
+    "NullSpace": "linalg",
+    "accumulate_gram": "linalg",
+    "accumulate_r": "linalg",
+    "batched_gradient": "linalg",
+    "choose_cut": "linalg",
+    "normalised_spectrum": "linalg",
+    "null_space": "linalg",
+    "row_chunk_size": "linalg",
+    "Stateful": "loop",
+    "fit": "loop",
+    "FlatAdamW": "optim",
+    "get_rng_state": "seeding",
+    "numpy_rng": "seeding",
+    "seed_everything": "seeding",
+    "set_rng_state": "seeding",
+    "torch_generator": "seeding",
+    "History": "state",
+    "Loop": "state",
+    "NonFiniteError": "state",
+}
+
+if TYPE_CHECKING:  # for type checkers and readers: the same names, imported eagerly
+    from .callbacks import Callback, Every, JSONLLogger, ProgressBar
+    from .checkpoint import CHECKPOINT_NAME, CheckpointError, load_checkpoint, save_checkpoint
+    from .device import DEVICE_ENV, DeviceError, cpu_threads, resolve_device
+    from .linalg import (
+        TSQR,
+        NullSpace,
+        accumulate_gram,
+        accumulate_r,
+        batched_gradient,
+        choose_cut,
+        normalised_spectrum,
+        null_space,
+        row_chunk_size,
+    )
+    from .loop import Stateful, fit
+    from .optim import FlatAdamW
+    from .seeding import get_rng_state, numpy_rng, seed_everything, set_rng_state, torch_generator
+    from .state import History, Loop, NonFiniteError
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'traincore' has no attribute {name!r}")
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value  # the next access is a plain attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
 
 __version__ = "0.1.0"
 

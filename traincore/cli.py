@@ -30,7 +30,6 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import NoReturn
 
 from .signals import terminate_raises
-from .state import NonFiniteError
 from .validate import range_text
 
 __all__ = ["EXIT_OK", "EXIT_INTERNAL", "EXIT_BAD_INPUT", "EXIT_INTERRUPTED", "EXIT_TERMINATED",
@@ -83,7 +82,7 @@ def run_command(action: Callable[[], int], *, interrupted: str,
         prefix = "terminated by SIGTERM: " if status == EXIT_TERMINATED else ""
         print(f"error: {prefix}{interrupted}", file=sys.stderr)
         return status
-    except NonFiniteError as exc:  # training diverged: not an input error
+    except _non_finite() as exc:  # training diverged: not an input error
         if debug:
             raise
         print(f"error: {_one_line(exc)}", file=sys.stderr)
@@ -154,6 +153,13 @@ def number_arg(gt: float | None = None, lt: float | None = None,
             raise argparse.ArgumentTypeError(f"must be {expected}; got {text}")
         return value
     return parse
+
+
+def _non_finite() -> tuple[type[BaseException], ...]:
+    """``(NonFiniteError,)`` once :mod:`traincore.state` is loaded, else ``()``: that error
+    exists only then, and importing it here would load torch before any input is checked."""
+    state = sys.modules.get("traincore.state")
+    return (state.NonFiniteError,) if state is not None else ()
 
 
 def run_cli(parser: argparse.ArgumentParser, commands: Mapping[str, Callable[..., int]],

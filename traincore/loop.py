@@ -179,8 +179,7 @@ def fit(
     callbacks : sequence of Callback
         Called between steps (:class:`traincore.Every` for periodic work).
     log_every : int
-        Metrics are converted to floats and logged every ``log_every`` steps and at the end
-        (the conversion synchronises a GPU, so it is not done every step).
+        Log metrics every this many steps and at the end (a GPU sync, so not every step).
     guard_every : int, optional
         Check for NaN/Inf every this many steps (default: at logging steps).
     log_path : path, optional

@@ -37,7 +37,9 @@ def test_contract_fields_and_types() -> None:
     first = doc["invariants"][0]
     assert first == {"expr": "x + y + z", "latex": "x + y + z", "verified": True,
                      "method": "symbolic", "residual": 0.0, "detail": "grad H . f expands to 0",
-                     "coefficients": {"x": 1, "y": 1, "z": 1}}
+                     "coefficients": {"x": 1, "y": 1, "z": 1}, "tag": "symbolic",
+                     "canonical": "x + y + z", "canonical_latex": "x + y + z",
+                     "decimal": None}
     assert len(doc["spectrum"]) == 19 and doc["spectrum"][0] == 1.0
     assert doc["seconds"] == pytest.approx(0.42)
     # evidence beyond the contract
@@ -130,8 +132,10 @@ def test_text_report() -> None:
     assert "nullity      4  [exact: rank over GF(p)" in text
     assert "(expected 4: matches)" in text and "(expected 3: DIFFERS)" in text
     assert "verified     2 of 2 invariants certified" in text
-    assert "  H1 = x + y + z\n" in text and "  H2 = x*y*z\n" in text
-    assert "verified: symbolic (grad H . f simplifies to 0 symbolically)" in text
+    assert "  H1 = x + y + z  [symbolic]\n" in text and "  H2 = x*y*z  [symbolic]\n" in text
+    assert "grad H . f simplifies to 0 symbolically" not in text  # the long text: --verbose
+    verbose = to_text(d, verbose=True)
+    assert "certificate: verified: symbolic (grad H . f simplifies to 0 symbolically)" in verbose
     assert "Sparse basis of the conserved subspace (4 elements" in text
     assert "x**3 + 3*x**2*y" in text
     assert "  - Counts are exact" in text
@@ -149,7 +153,8 @@ def test_text_report_numerical_and_unverified() -> None:
     text = to_text(d)
     assert "numerical: largest gap in the normalised singular values, gap 6.0 decades, " \
            "confidence 0.94" in text
-    assert "NOT verified (numerical); residual 3.0e-09; too big" in text
+    assert "  H1  = " in text and "[NOT verified: numerical only, residual 3.0e-09]" in text
+    assert "NOT verified (numerical); residual 3.0e-09; too big" in to_text(d, verbose=True)
     assert "... and 8 more (see --json)" in text  # 20 conserved, 12 shown
     assert all(len(line) < 200 for line in text.splitlines())
 
@@ -159,9 +164,9 @@ def test_latex() -> None:
     d.name = "LV_3 & friends 100%"
     tex = to_latex(d)
     assert tex.startswith("\\section*{LV\\_3 \\& friends 100\\%}")
-    assert "H_{1} &= x + y + z && \\text{verified: symbolic}" in tex
-    assert "H_{2} &= x y z" in tex
-    assert "\\begin{align*}" in tex and "\\end{align*}" in tex
+    assert "$H_{1}$ & $x + y + z$ & symbolic \\\\" in tex
+    assert "$H_{2}$ & $x y z$ & symbolic \\\\" in tex
+    assert "\\begin{tabular}" in tex and "\\end{tabular}" in tex
     full = to_latex(d, standalone=True)
     assert full.startswith("\\documentclass{article}") and full.endswith("\\end{document}\n")
-    assert math.isclose(float(tex.count("&=")), 2.0)
+    assert math.isclose(float(tex.count("$H_{")), 2.0)

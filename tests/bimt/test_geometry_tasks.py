@@ -77,7 +77,8 @@ def test_biomlp_uses_the_geometry_for_every_layer() -> None:
 # --------------------------------------------------------------------------- tasks
 def test_registry_lists_every_task_with_a_description() -> None:
     assert list(bimt.TASKS) == ["independence", "feature-sharing", "compositionality",
-                                "two-moons", "modular-addition", "permutation-s4", "digits"]
+                                "two-moons", "modular-addition", "permutation-s4", "digits",
+                                "two-streams", "in-context", "in-context-baseline"]
     for name, task in bimt.TASKS.items():
         assert task.name == name and task.description and task.paper
         assert task.kind in ("regression", "classification") and task.steps > 0
@@ -92,7 +93,9 @@ def test_task_data_fits_its_network_and_is_seeded(name) -> None:
     data = task.make(0)
     model = bimt.build_model(task, seed=0)
     out = model(data.x_test[:5])
-    if task.kind == "classification":
+    if task.loss is not None:  # a task's own loss takes its outputs and targets
+        assert task.loss(out, data.y_test[:5]).shape == ()
+    elif task.kind == "classification":
         assert data.y_train.dtype == torch.long and out.shape == (5, model.widths[-1])
         assert int(data.y_train.max()) < model.widths[-1]
     else:
@@ -100,7 +103,8 @@ def test_task_data_fits_its_network_and_is_seeded(name) -> None:
     again = task.make(0)
     assert torch.equal(again.x_train, data.x_train) and torch.equal(again.y_test, data.y_test)
     assert not torch.equal(task.make(1).x_train, data.x_train)
-    assert torch.equal(bimt.build_model(task, 0).layers[0].weight, model.layers[0].weight)
+    assert all(torch.equal(p, q) for p, q in zip(bimt.build_model(task, 0).parameters(),
+                                                  model.parameters(), strict=True))
 
 
 def test_formula_tasks_compute_the_paper_formulas() -> None:

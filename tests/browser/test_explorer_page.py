@@ -123,3 +123,21 @@ def test_jupyter_display_renders_in_its_iframe(page, explorer, tmp_path) -> None
     frame.locator("#bimt-explorer .scatterlayer .point").first.wait_for(
         state="attached", timeout=30_000)
     assert page.errors == []
+
+
+def test_recurrent_network_page_hovers_its_recurrent_weights(new_tab, tmp_path) -> None:
+    """A BioRNN (hidden neurons on a 2D grid, recurrent connections inside that row) loads,
+    and a hidden neuron's hover lists its strongest recurrent input."""
+    rnn = bimt.BioRNN(3, 9, 2, seed=0).requires_grad_(False)
+    slot = 4
+    rnn.rec.weight[slot, 7] = 2.0  # its strongest input: recurrent, from hidden neuron 8
+    path = tmp_path / "rnn.html"
+    bimt.explore(rnn, path, title="rnn")
+    page = new_tab()
+    open_page(page, path)
+    text = hover(page, f"1:{slot}")
+    assert f"h1.{slot + 1}" in text and "hidden, layer 1" in text
+    assert f"bias {float(rnn.inp.bias[slot]):+.3g}" in text
+    incoming = text.split("strongest incoming:")[1].split("strongest outgoing:")[0]
+    assert "h1.8" in incoming and "+2" in incoming
+    assert page.errors == []

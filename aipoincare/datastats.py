@@ -1,0 +1,270 @@
+"""The statistics of the data mode: basis values along trajectories, the noise floor, tests.
+
+H = theta . b(x) is conserved exactly when it is constant along every trajectory. For a
+set of trajectories, with every basis column scaled to unit spread:
+
+* ``W`` (within): the covariance of the basis values centred per trajectory; theta' W theta
+  is the mean squared along-trajectory variation of H (0 for an invariant of clean data);
+* ``T`` (total): the covariance of the basis values over all samples; theta' T theta is
+  H's whole variance, mostly across trajectories for an invariant;
+* ``N`` (noise): theta' N theta is the along-trajectory variance that measurement noise of
+  the estimated level alone would give H (first order: sum_j sigma_j^2 (dH/dx_j)^2, times
+  (L - 1)/L for the centring on a trajectory of L samples).
+
+A direction passes the *noise test* when w <= :data:`NOISE_FACTOR` x (n + floor) (its
+variation along trajectories is what the noise explains) and the *ratio test* when
+w / t <= :data:`RATIO` (along-trajectory variation small against the variation across
+trajectories). Both are decided by generalised symmetric eigenproblems (the Rayleigh
+quotients' minima over subspaces), first on the fit trajectories, then again on the
+held-out ones restricted to what the fit found.
+
+The noise level of each variable is estimated from the data alone: the residuals of local
+cubic fits in time over windows of :data:`WINDOW` consecutive samples (for smooth
+trajectories the fit error is O(dt^4), far below the noise levels that matter).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from traincore import check_memory, row_chunk_size
+
+from .basis import Basis, ExpressionBasis, PolynomialBasis, ProductBasis
+from .evaluate import compile_torch
+from .trajectories import Trajectories
+
+__all__ = ["RATIO", "NOISE_FACTOR", "PRECISION", "WINDOW", "basis_values", "noise_level",
+           "Moments", "moments", "Cut", "cut", "evidence", "no_worse", "passes"]
+
+#: Largest along/across variance ratio of a reported invariant (on the held-out trajectories):
+#: 1e-2 keeps the invariants at noise 1e-2 (ratios near 1e-3) and rejects slow drifts.
+RATIO = 1e-2
+#: Along-trajectory variance allowed, in units of what the estimated noise explains: the
+#: noise estimate and the first-order propagation are good to a factor of about 2.
+NOISE_FACTOR = 4.0
+#: Relative precision floor of the data (a noise-free file still has rounding and
+#: integration errors): along-trajectory variation below it counts as none.
+PRECISION = 1e-7
+#: Samples per window of the local cubic fits that estimate the noise.
+WINDOW = 7
+_TOTAL_RANK = 1e-11  # directions with less total variance are constant on all the data
+
+
+def basis_values(basis: Basis, x: torch.Tensor) -> torch.Tensor:
+    """The basis functions at the states, shape (n, size), float64."""
+    if isinstance(basis, PolynomialBasis):
+        return basis.table.values_torch(x)[:, 1:]  # column 0 is the constant
+    if isinstance(basis, ProductBasis):
+        mono = basis.table.values_torch(x)          # (n, M), the constant first
+        ex = basis.expr_basis.values_torch(x)       # (n, E)
+        return (mono[:, :, None] * ex[:, None, :]).reshape(x.shape[0], -1)
+    if isinstance(basis, ExpressionBasis):
+        return basis.values_torch(x)
+    return compile_torch(basis.exprs, basis.variables)(x)
+
+
+def noise_level(data: Trajectories) -> tuple[np.ndarray, int]:
+    """Estimated noise standard deviation of each variable, and the windows used.
+
+    Least-squares cubics in time over every window of :data:`WINDOW` consecutive samples
+    of a trajectory; the residual sum of squares has expectation ``(WINDOW - 4) sigma^2``
+    for white noise. Trajectories shorter than a window contribute nothing.
+
+    Returns
+    -------
+    sigma : ndarray, shape (n_vars,)
+        Zeros when no trajectory is long enough (then ``windows`` is 0).
+    windows : int
+    """
+    starts = [np.arange(a, b - WINDOW + 1) for a, b in zip(data.offsets[:-1], data.offsets[1:],
+                                                          strict=True) if b - a >= WINDOW]
+    if not starts:
+        return np.zeros(len(data.variables)), 0
+    idx = np.concatenate(starts)[:, None] + np.arange(WINDOW)  # (n_windows, WINDOW)
+    rss = np.zeros(len(data.variables))
+    step = max(1, 2 ** 22 // (WINDOW * (4 + len(data.variables))))
+    for s in range(0, len(idx), step):
+        rows = idx[s:s + step]
+        tw = data.t[rows]
+        tw = (tw - tw.mean(1, keepdims=True)) / np.ptp(tw, axis=1, keepdims=True)
+        design = tw[:, :, None] ** np.arange(4)               # (w, WINDOW, 4)
+        q, _ = np.linalg.qr(design)                             # (w, WINDOW, 4)
+        xw = data.states[rows]                                  # (w, WINDOW, n_vars)
+        res = xw - q @ (q.transpose(0, 2, 1) @ xw)
+        rss += (res ** 2).sum(axis=(0, 1))
+    return np.sqrt(rss / (len(idx) * (WINDOW - 4))), len(idx)
+
+
+@dataclass(frozen=True)
+class Moments:
+    """Second moments of the scaled basis values of some trajectories (module docstring).
+
+    Attributes
+    ----------
+    within, total, noise : ndarray, shape (size, size)
+    samples, trajectories : int
+    """
+
+    within: np.ndarray
+    total: np.ndarray
+    noise: np.ndarray
+    samples: int
+    trajectories: int
+
+
+def moments(basis: Basis, data: Trajectories, sigma: np.ndarray, scale: np.ndarray,
+            device: torch.device) -> Moments:
+    """:class:`Moments` of ``data``, chunk by chunk (never the whole gradient array).
+
+    Parameters
+    ----------
+    basis : Basis
+    data : Trajectories
+    sigma : ndarray, shape (n_vars,)
+        Noise standard deviations.
+    scale : ndarray, shape (size,)
+        Column scales (the basis values are divided by them).
+    device : torch.device
+    """
+    size, n_vars, n = basis.size, len(data.variables), data.n_samples
+    chunk = min(n, row_chunk_size(size * (n_vars + 2) * 2))
+    check_memory(8 * (chunk * size * (n_vars + 3) + 4 * size ** 2 + n * (n_vars + 2)),
+                 f"the basis values and gradients of {size} functions in chunks of {chunk} "
+                 "samples", "lower --degree")
+    x = torch.as_tensor(data.states, dtype=torch.float64, device=device)
+    labels = torch.as_tensor(data.labels, device=device)
+    lengths = torch.as_tensor(data.lengths, dtype=torch.float64, device=device)
+    inv_scale = torch.as_tensor(1.0 / scale, dtype=torch.float64, device=device)
+    sig = torch.as_tensor(sigma, dtype=torch.float64, device=device)
+    sums = torch.zeros((data.n_trajectories, size), dtype=torch.float64, device=device)
+    for s in range(0, n, chunk):
+        sums.index_add_(0, labels[s:s + chunk], basis_values(basis, x[s:s + chunk]) * inv_scale)
+    means = sums / lengths[:, None]
+    grand = sums.sum(0) / n
+    within = torch.zeros((size, size), dtype=torch.float64, device=device)
+    total, noise = torch.zeros_like(within), torch.zeros_like(within)
+    for s in range(0, n, chunk):
+        lab = labels[s:s + chunk]
+        b = basis_values(basis, x[s:s + chunk]) * inv_scale       # (c, size)
+        c = b - means[lab]
+        within += c.T @ c
+        d = b - grand
+        total += d.T @ d
+        if bool((sig > 0).any()):
+            g = basis.gradients_torch(x[s:s + chunk]) * inv_scale[None, :, None]  # (c, size, k)
+            g = g * sig * torch.sqrt(1.0 - 1.0 / lengths[lab])[:, None, None]
+            g = g.transpose(1, 2).reshape(-1, size)                # (c * k, size)
+            noise += g.T @ g
+    to_np = [(m / n).cpu().numpy() for m in (within, total, noise)]
+    return Moments(*[(m + m.T) / 2 for m in to_np], samples=n,
+                   trajectories=data.n_trajectories)
+
+
+def _generalised(a: np.ndarray, b: np.ndarray, rel: float = _TOTAL_RANK
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Eigenvalues (ascending) and vectors of ``a v = lam b v`` on the range of ``b``
+    (directions where b is below ``rel`` of its largest eigenvalue are left out)."""
+    ev, u = np.linalg.eigh(b)
+    keep = ev > rel * max(float(ev.max(initial=0.0)), 1e-300)
+    z = u[:, keep] / np.sqrt(ev[keep])                  # b-orthonormal basis of its range
+    lam, phi = np.linalg.eigh(z.T @ a @ z)
+    return lam, z @ phi
+
+
+def _floor(m: Moments) -> np.ndarray:
+    return m.noise + PRECISION ** 2 * m.total
+
+
+@dataclass(frozen=True)
+class Cut:
+    """The conserved directions that passed every test, in the scaled basis.
+
+    Attributes
+    ----------
+    vectors : ndarray, shape (size, k)
+        A basis of the directions that passed, scaled coordinates.
+    spectrum : ndarray
+        sqrt(along/across ratio) of the fit directions, descending (for the plots).
+    gap : float
+        Decades between the largest kept and the smallest rejected ratio on the fit set.
+    constant : int
+        Combinations constant on all the data (identities or constraints; not counted).
+    candidates : int
+        Directions that passed on the fit trajectories (before the held-out test).
+    """
+
+    vectors: np.ndarray
+    spectrum: np.ndarray
+    gap: float
+    constant: int
+    candidates: int
+
+
+def cut(fit: Moments, held: Moments, ratio: float = RATIO,
+        factor: float = NOISE_FACTOR) -> Cut:
+    """Directions conserved in the fit trajectories and again in the held-out ones."""
+    size = fit.total.shape[0]
+    lam, v = _generalised(fit.within, fit.total)           # along/across ratio per direction
+    constant = size - v.shape[1]
+    spectrum = np.sqrt(np.clip(lam[::-1], 0.0, None))
+    # fit: noise test, then the ratio test inside what passed
+    mu, v1 = _generalised(v.T @ fit.within @ v, v.T @ _floor(fit) @ v)
+    v1 = v @ v1[:, mu <= factor]
+    if v1.shape[1]:
+        rho, w = _generalised(v1.T @ fit.within @ v1, v1.T @ fit.total @ v1)
+        v1 = v1 @ w[:, rho <= ratio]
+    candidates = v1.shape[1]
+    if candidates:  # held out: the same two tests, restricted to the fit's directions
+        mu, w = _generalised(v1.T @ held.within @ v1, v1.T @ _floor(held) @ v1)
+        v1 = v1 @ w[:, mu <= factor]
+    if v1.shape[1]:
+        rho, w = _generalised(v1.T @ held.within @ v1, v1.T @ held.total @ v1)
+        v1 = v1 @ w[:, rho <= ratio]
+    k = v1.shape[1]
+    kept = np.sort(lam)[:k]
+    gap = 0.0
+    if 0 < k < len(lam):
+        gap = 0.5 * float(np.log10(max(np.sort(lam)[k], 1e-300) / max(kept[-1], 1e-300)))
+    return Cut(v1, spectrum, gap, constant, candidates)
+
+
+def evidence(theta: np.ndarray, fit: Moments, held: Moments) -> dict[str, float]:
+    """The data evidence of one direction (scaled coordinates): ratios and noise multiples.
+
+    Returns
+    -------
+    dict
+        ``heldout_ratio`` and ``fit_ratio`` (along/across variance), ``heldout_noise`` and
+        ``fit_noise`` (along-trajectory variance over what the noise explains).
+    """
+    out = {}
+    for tag, m in (("heldout", held), ("fit", fit)):
+        w = float(theta @ m.within @ theta)
+        out[f"{tag}_ratio"] = w / max(float(theta @ m.total @ theta), 1e-300)
+        out[f"{tag}_noise"] = w / max(float(theta @ _floor(m) @ theta), 1e-300)
+    return out
+
+
+def no_worse(theta: np.ndarray, reference: np.ndarray, fit: Moments, held: Moments,
+             factor: float = 2.0) -> bool:
+    """True when ``theta`` (e.g. rationalised) varies along the trajectories at most
+    ``factor`` times as much as ``reference`` (the float vector it approximates), both
+    normalised by their total variance, on all the trajectories (plus the precision floor).
+
+    On clean data this rejects a rational approximation that the noise floor alone would let
+    through (the floor of a noise-free file is its precision, not a noise).
+    """
+    def along(v: np.ndarray) -> float:
+        w = sum(float(v @ m.within @ v) * m.samples for m in (fit, held))
+        t = sum(float(v @ m.total @ v) * m.samples for m in (fit, held))
+        return w / max(t, 1e-300)
+    return along(theta) <= factor * along(reference) + PRECISION ** 2
+
+
+def passes(ev: dict[str, float], ratio: float = RATIO, factor: float = NOISE_FACTOR) -> bool:
+    """True when the evidence passes both tests on both sets of trajectories."""
+    return all(ev[f"{t}_ratio"] <= ratio and ev[f"{t}_noise"] <= factor
+               for t in ("heldout", "fit"))

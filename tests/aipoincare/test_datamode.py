@@ -1,0 +1,241 @@
+"""The data mode: conserved quantities of trajectories without equations, no false positives."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import sympy
+from sympy.parsing.sympy_parser import parse_expr
+
+import aipoincare
+from aipoincare import datastats
+from aipoincare.cli import main
+from aipoincare.datamode import discover_from_trajectories, split_trajectories
+from aipoincare.datasystem import DataSystem
+from aipoincare.simulate import simulate, write_trajectories
+from aipoincare.trajectories import Trajectories
+
+from .conftest import example
+
+OSC = aipoincare.System("x v", ["v", "-x"], name="oscillator")
+DAMPED = aipoincare.System("x v", ["v", "-x - v/5"], name="damped oscillator")
+LV3 = aipoincare.System("x y z", ["x*(y - z)", "y*(z - x)", "z*(x - y)"], name="LV3",
+                        sampling={"distribution": "uniform", "low": 0.2, "high": 2.0})
+LV2 = aipoincare.System("x y", ["x*(1 - y/2)", "y*(x/3 - 1)"], name="LV2",
+                        sampling={"distribution": "uniform", "low": 0.5, "high": 4.0})
+LOG_BASIS = aipoincare.BasisSpec(kind="expressions", expressions=tuple(
+    parse_expr(e, {"x": sympy.Symbol("x"), "y": sympy.Symbol("y")})
+    for e in ("x", "y", "log(x)", "log(y)")))
+
+
+def run(system: aipoincare.System, noise: float = 0.0, n: int = 16, duration: float = 5.0,
+        samples: int = 80, equations: bool = True, **kw: object) -> aipoincare.Discovery:
+    data = simulate(system, n, duration, samples=samples, noise=noise, seed=0)
+    return discover_from_trajectories(data, system=system if equations else None,
+                                      device="cpu", **kw)
+
+
+def span_equal(a: np.ndarray, b: np.ndarray) -> bool:
+    ra, rb = np.linalg.matrix_rank(a), np.linalg.matrix_rank(b)
+    return ra == rb == np.linalg.matrix_rank(np.vstack([a, b]))
+
+
+def lie_residual(expr: sympy.Expr, system: aipoincare.System, states: np.ndarray) -> float:
+    """rms(grad H . f) / rms(|grad H| |f|) at the states: 0 for an invariant."""
+    grads = [sympy.diff(expr, v) for v in system.variables]
+    fn = sympy.lambdify(system.variables, [grads, list(system.equations)], "numpy")
+    n = len(states)
+    g, f = (np.array([np.broadcast_to(np.asarray(a, dtype=float), (n,)) for a in part]).T
+            for part in fn(*states.T))
+    lie = (g * f).sum(1)
+    return float(np.sqrt(np.mean(lie ** 2) / np.mean((g ** 2).sum(1) * (f ** 2).sum(1))))
+
+
+# ---------------------------------------------------------------- clean data = equations
+
+@pytest.mark.parametrize("system, degree", [(OSC, 2), (LV3, 3), (example("rigid_body"), 2),
+                                            (example("circle_rotation"), 1)])
+def test_clean_data_finds_what_the_equations_give(system: aipoincare.System,
+                                                  degree: int) -> None:
+    eq = aipoincare.discover(system, degree=degree, seed=0, device="cpu")
+    d = run(system, degree=degree)
+    assert (d.nullity, d.independent) == (eq.nullity, eq.independent)
+    assert span_equal(d.coefficients, eq.coefficients)
+    assert all(i.verified and i.method == "symbolic" for i in d.invariants)
+    assert all(i.evidence["heldout_ratio"] < 1e-12 for i in d.invariants)
+    assert d.count_method == "data-heldout" and not d.exact
+
+
+def test_constraint_is_constant_on_all_data_not_an_invariant() -> None:
+    """On the sphere, x**2 + y**2 + z**2 is the same on every trajectory: data cannot tell
+    it from an identity of the basis, so the data give x + y + z and x*y + x*z + y*z
+    (nullity 2) where the equation mode also counts the constraint (nullity 3)."""
+    d = run(example("circle_rotation"), degree=2)
+    assert (d.nullity, d.independent) == (2, 2)
+    assert [str(e) for e in d.conserved] == ["x + y + z", "x*y + x*z + y*z"]
+    assert d.data["constant_on_data"] == 1
+    assert any("constant on all the data" in n for n in d.notes)
+
+
+def test_log_basis_lotka_volterra() -> None:
+    d = run(LV2, basis=LOG_BASIS, duration=8.0)
+    assert d.nullity == 1 and d.invariants[0].verified
+    x, y = sympy.symbols("x y")
+    assert sympy.simplify(d.invariants[0].expr / (x / 3 - sympy.log(x) + y / 2 - sympy.log(y))
+                          ).is_number
+
+
+def test_without_equations_evidence_not_a_proof() -> None:
+    d = run(OSC, degree=2, equations=False)
+    (inv,) = d.invariants
+    assert inv.expr == sympy.Symbol("x") ** 2 + sympy.Symbol("v") ** 2
+    assert not inv.verified and inv.method == "data"
+    assert "evidence, not a proof" in inv.detail
+    assert set(inv.evidence) >= {"heldout_ratio", "fit_ratio", "heldout_noise", "fit_noise"}
+    doc = json.loads(d.to_json())
+    assert doc["invariants"][0]["verified"] is False
+    assert doc["invariants"][0]["evidence"]["heldout_trajectories"] == 8
+    assert doc["data"]["trajectories"] == 16 and doc["data"]["equations"] is False
+    assert "evidence, not a proof" in aipoincare.to_text(d)
+
+
+# ---------------------------------------------------------------- negatives and noise
+
+@pytest.mark.parametrize("noise", [0.0, 1e-2, 1e-1])
+@pytest.mark.parametrize("system", [DAMPED, example("rossler")], ids=["damped", "rossler"])
+def test_no_invariant_without_one(system: aipoincare.System, noise: float) -> None:
+    d = run(system, noise=noise, degree=3, duration=10.0, samples=100)
+    assert d.nullity == 0 and d.invariants == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("noise", [1e-3, 1e-2, 1e-1])
+def test_noise_degrades_gracefully(noise: float) -> None:
+    clean = run(LV3, degree=3)
+    d = run(LV3, noise=noise, degree=3)
+    assert d.nullity <= clean.nullity and d.independent <= clean.independent
+    states = simulate(LV3, 16, 5.0, samples=80, seed=0).states
+    for inv in d.invariants:  # never a false one: conserved up to the noise
+        assert lie_residual(inv.expr, LV3, states) < 10 * noise
+    if noise <= 1e-2:
+        assert d.independent == clean.independent
+
+
+def test_held_out_trajectories_reject_what_only_the_fit_half_conserves() -> None:
+    """The fit half is a unit-frequency oscillator, the held-out half is not: x**2 + v**2
+    is constant on the fit trajectories only, and must not be reported."""
+    fast = aipoincare.System("x v", ["v", "-4*x"])
+    fit, held = split_trajectories(16, seed=0)
+    a, b = simulate(OSC, 16, 5.0, samples=80, seed=0), simulate(fast, 16, 5.0, samples=80,
+                                                                 seed=0)
+    use_b = np.isin(a.labels, held)
+    data = Trajectories.from_arrays(a.labels, a.t, np.where(use_b[:, None], b.states,
+                                                            a.states), ["x", "v"])
+    d = discover_from_trajectories(data, degree=2, device="cpu", seed=0)
+    assert d.nullity == 0
+    assert d.to_dict()["data"]["candidates"] == 1
+    assert any("failed on the held-out ones" in n for n in d.notes)
+
+
+def test_noise_level_estimate() -> None:
+    clean = simulate(OSC, 8, 6.0, samples=150, seed=0)
+    noisy = simulate(OSC, 8, 6.0, samples=150, seed=0, noise=0.01)
+    sigma, windows = datastats.noise_level(noisy)
+    truth = 0.01 * clean.states.std(0)
+    np.testing.assert_allclose(sigma, truth, rtol=0.1)
+    assert windows == 8 * (150 - datastats.WINDOW + 1)
+    # clean data: only the O(dt**4) error of the local cubics (here about 1e-6)
+    assert datastats.noise_level(clean)[0].max() < 1e-3 * truth.max()
+
+
+# ---------------------------------------------------------------- system files, API, CLI
+
+SYSTEM = """
+name = "oscillator"
+variables = ["x", "v"]
+{equations}
+[data]
+trajectories = "orbits.csv"
+
+[basis]
+degree = 2
+"""
+EQUATIONS = '[equations]\nx = "v"\nv = "-x"\n'
+
+
+def files(tmp_path: Path, equations: bool = False) -> Path:
+    write_trajectories(simulate(OSC, 12, 5.0, samples=60, seed=0), tmp_path / "orbits.csv")
+    path = tmp_path / "osc.toml"
+    path.write_text(SYSTEM.format(equations=EQUATIONS if equations else ""))
+    return path
+
+
+@pytest.mark.parametrize("equations", [False, True])
+def test_system_file_with_data(tmp_path: Path, equations: bool) -> None:
+    s = aipoincare.load_system(files(tmp_path, equations))
+    assert isinstance(s, DataSystem) and s.has_equations is equations
+    assert s.data.n_trajectories == 12 and s.variable_names == ["x", "v"]
+    d = aipoincare.discover(s, seed=0, device="cpu")
+    assert [str(i.expr) for i in d.invariants] == ["v**2 + x**2"]
+    assert d.invariants[0].verified is equations
+
+
+def test_api_inputs(tmp_path: Path) -> None:
+    files(tmp_path)
+    by_path = discover_from_trajectories(tmp_path / "orbits.csv", ["x", "v"], degree=2,
+                                         device="cpu")
+    data = simulate(OSC, 12, 5.0, samples=60, seed=0)
+    by_arrays = discover_from_trajectories({"trajectory": data.labels, "t": data.t,
+                                            "states": data.states}, ["x", "v"], degree=2,
+                                           device="cpu")
+    assert by_path.nullity == by_arrays.nullity == 1
+    with pytest.raises(TypeError, match=r"'variables' must be given"):
+        discover_from_trajectories(tmp_path / "orbits.csv")
+    with pytest.raises(ValueError, match=r"have the variables \['x', 'v'\] but"):
+        discover_from_trajectories(data, ["v", "x"])
+
+
+def test_cli_simulate_then_discover(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    system = tmp_path / "osc.toml"
+    system.write_text(SYSTEM.format(equations=EQUATIONS))
+    assert main(["simulate", str(system), "--trajectories", "10", "--duration", "5",
+                 "--samples", "60", "--noise", "0.001", "-o", str(tmp_path / "orbits.csv")]) == 0
+    assert "wrote" in capsys.readouterr().out
+    out = tmp_path / "r.json"
+    assert main(["discover", str(system), "--json", str(out), "--quiet"]) == 0
+    doc = json.loads(out.read_text())
+    assert doc["count_method"] == "data-heldout" and doc["independent"] == 1
+    inv = doc["invariants"][0]
+    assert inv["verified"] is True and inv["evidence"]["heldout_ratio"] < 1e-3
+
+
+@pytest.mark.parametrize("edit, pattern", [
+    (lambda p: p.unlink(), r"trajectory file .* does not exist"),
+    (lambda p: p.write_text(p.read_text().replace("\n1,", "\n1,nan,", 1)),
+     r"has 5 fields; the header has 4"),
+    (lambda p: p.write_text(p.read_text().replace("x,v", "x,w", 1)), r"unknown column"),
+    (lambda p: p.write_text(p.read_text() + "99,0,1,1\n"), r"has 1 sample"),
+])
+def test_cli_bad_data_files(tmp_path: Path, capsys: pytest.CaptureFixture[str], edit,
+                            pattern: str) -> None:
+    system = files(tmp_path)
+    edit(tmp_path / "orbits.csv")
+    capsys.readouterr()
+    assert main(["discover", str(system)]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and len(err.splitlines()) == 1 and err.startswith("error: ")
+    assert __import__("re").search(pattern, err), err
+
+
+def test_cli_simulate_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    system = files(tmp_path)  # [data] but no equations: nothing to integrate
+    assert main(["simulate", str(system), "--trajectories", "8", "--duration", "1",
+                 "-o", str(tmp_path / "o.csv")]) == 2
+    assert "simulating needs the equations" in capsys.readouterr().err
+    assert main(["simulate", "rigid_body", "--trajectories", "8", "--duration", "1",
+                 "-o", str(tmp_path / "o.txt2")]) == 2
+    assert "must end in" in capsys.readouterr().err
+    assert not (tmp_path / "o.csv").exists()
