@@ -165,6 +165,8 @@ def test_notebook_runs(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPat
     work.mkdir()
     (tmp_path / "examples").symlink_to(ROOT / "examples", target_is_directory=True)
     shutil.copy2(path, work / path.name)
+    if (path.parent / "data").is_dir():  # stored results a notebook reads (notebook 02)
+        (work / "data").symlink_to(path.parent / "data", target_is_directory=True)
     monkeypatch.setenv("AIPOINCARE_QUICK", "1")
     monkeypatch.setenv("BIMT_QUICK", "1")
     monkeypatch.setenv("MPLBACKEND", "Agg")  # no display; figures are not checked here
