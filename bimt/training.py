@@ -291,10 +291,8 @@ def train(model: nn.Module, x_train: Any, y_train: Any = None, *, steps: int | N
 
     def step(i: int, values: dict[str, float]) -> dict[str, Any]:
         x, y = data.batches.batch(i)
-        done = i + 1  # metrics become floats only at logging steps
-        wanted = done % cfg.log_every == 0 or done == cfg.steps
-        if "lr" in values:
-            opt.lr = values["lr"]
+        wanted = (i + 1) % cfg.log_every == 0 or i + 1 == cfg.steps  # floats only when logged
+        opt.lr = values.get("lr", cfg.lr)  # scheduled when it decays
         return engine.step(x, y, values["lam"], values["bias_cost"], wanted)
 
     run_config = {"bimt": cfg.to_dict(), "model": model_config(model), "seed": seed,
