@@ -293,7 +293,7 @@ def _notes(run: stages.Run, system: DataSystem, data: Trajectories, sigma: np.nd
                      if windows else "Noise not estimated (no trajectory has "
                      f"{datastats.WINDOW} samples): the data are taken as noise-free.")
     if found.candidates > found.vectors.shape[1]:
-        run.notes.append(f"{found.candidates - found.vectors.shape[1]} direction(s) conserved "
+        run.notes.append(f"{found.candidates - found.vectors.shape[1]} direction(s) preselected "
                          "on the fit trajectories failed on the held-out ones: not reported.")
     if found.constant:
         run.notes.append(f"{found.constant} combination(s) of the basis are constant on all "
