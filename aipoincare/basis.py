@@ -30,7 +30,7 @@ from traincore import check_choice, check_int
 from .evaluate import as_expr, compile_torch, eval_mod_p, is_rational_function
 
 __all__ = ["Basis", "PolynomialBasis", "ExpressionBasis", "ProductBasis", "BASES", "make_basis",
-           "monomial_exponents"]
+           "monomial_exponents", "monomial_labels"]
 
 
 class Basis:
@@ -114,6 +114,48 @@ def _monomial_expr(variables: Sequence[sympy.Symbol], e: Sequence[int]) -> sympy
     return sympy.Mul(*[v ** int(k) for v, k in zip(variables, e, strict=True) if k])
 
 
+class _Monomials(Sequence):
+    """The monomials of an exponent table as SymPy expressions, each built on first use."""
+
+    def __init__(self, variables: Sequence[sympy.Symbol], exponents: np.ndarray) -> None:
+        self._variables = tuple(variables)
+        self._exponents = exponents
+        self._cache: dict[int, sympy.Expr] = {}
+
+    def __len__(self) -> int:
+        return len(self._exponents)
+
+    def __getitem__(self, i):  # type: ignore[override]
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(len(self)))]
+        i = range(len(self))[i]  # negative indices, IndexError
+        if i not in self._cache:
+            self._cache[i] = _monomial_expr(self._variables, self._exponents[i].tolist())
+        return self._cache[i]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sequence) and list(self) == list(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def monomial_labels(names: Sequence[str], exponents: np.ndarray) -> list[str]:
+    """``str`` of each monomial as SymPy prints it, without building it.
+
+    SymPy orders the factors of a product of powers of distinct symbols by the symbols'
+    names (their sort key) and writes ``x**k`` for powers.
+
+    >>> monomial_labels(["y", "x"], np.array([[1, 2], [0, 1]]))
+    ['x**2*y', 'x']
+    """
+    order = sorted(range(len(names)), key=lambda k: names[k])
+    out = []
+    for e in exponents.tolist():
+        out.append("*".join(names[k] if e[k] == 1 else f"{names[k]}**{e[k]}"
+                            for k in order if e[k]) or "1")
+    return out
+
+
 class _MonomialTable:
     """All monomials of degree 0..d and how to compute and differentiate them."""
 
@@ -191,8 +233,10 @@ class PolynomialBasis(Basis):
         self.degree = int(degree)
         self.table = _MonomialTable(len(self.variables), self.degree)
         self.exponents = self.table.exponents[1:]  # shape (size, n_vars)
-        self.exprs = [_monomial_expr(self.variables, e) for e in self.exponents.tolist()]
-        self.labels = [str(e) for e in self.exprs]
+        # built on first use of each (20,474 SymPy products at degree 4 on 24 variables
+        # cost seconds, and a discovery needs only the conserved ones)
+        self.exprs = _Monomials(self.variables, self.exponents)
+        self.labels = monomial_labels([str(v) for v in self.variables], self.exponents)
         self._var, self._coef, self._idx = self.table.gradient_slots(self.exponents)
 
     def _slots(self, device: torch.device, cols: np.ndarray | None = None):

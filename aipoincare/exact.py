@@ -32,7 +32,7 @@ from .evaluate import eval_mod_p
 
 __all__ = ["random_prime", "random_gfp_prime", "rref_mod_p", "rational_reconstruct",
            "crt_pair", "NullBasisModP", "ExactNullSpace", "exact_null_space", "exact_plan",
-           "lift_null_basis", "modular_matrix"]
+           "lift_null_basis", "lift_rows", "modular_matrix"]
 
 
 def random_prime(rng: np.random.Generator, exclude: Sequence[int] = ()) -> int:
@@ -129,22 +129,34 @@ def crt_pair(a1: np.ndarray | int, m1: int, a2: np.ndarray | int, m2: int) -> ob
     return (a1 + m1 * (((a2 - a1) % m2) * inv % m2)) % (m1 * m2)
 
 
-def lift_null_basis(values: np.ndarray, modulus: int) -> list[list[sympy.Rational]] | None:
-    """Rational reconstruction of every entry, or None if any entry fails."""
+def lift_rows(values: np.ndarray, modulus: int) -> list[dict[int, tuple[int, int]]] | None:
+    """Rational reconstruction of the nonzero entries, row by row, or None if one fails.
+
+    Returns
+    -------
+    list of dict of int to (int, int)
+        Per row: column -> (numerator, denominator), nonzero entries only.
+    """
     out = []
-    for row in values.tolist():
-        lifted = []
-        for v in row:
-            v = int(v)
-            if v == 0:
-                lifted.append(sympy.Integer(0))
-                continue
-            rs = rational_reconstruct(v, modulus)
+    for row in np.asarray(values):
+        lifted = {}
+        for r in np.nonzero(row)[0].tolist():
+            rs = rational_reconstruct(int(row[r]), modulus)
             if rs is None:
                 return None
-            lifted.append(sympy.Rational(*rs))
+            lifted[r] = rs
         out.append(lifted)
     return out
+
+
+def lift_null_basis(values: np.ndarray, modulus: int) -> list[list[sympy.Rational]] | None:
+    """Rational reconstruction of every entry, or None if any entry fails."""
+    rows = lift_rows(values, modulus)
+    if rows is None:
+        return None
+    width = np.asarray(values).shape[1]
+    return [[sympy.Rational(*row[r]) if r in row else sympy.Integer(0) for r in range(width)]
+            for row in rows]
 
 
 # ------------------------------------------------------------------ the exact driver
@@ -254,7 +266,7 @@ class _BlockState:
         if self.base.nullity == 0:
             self.vectors = []
             return True
-        lifted = lift_null_basis(np.asarray(self.residues), self.modulus)
+        lifted = lift_rows(np.asarray(self.residues), self.modulus)
         if lifted is not None and _check(lifted, self.base, self.block, checks, check_prime):
             self.vectors = [_sparse(row, self.base, self.block, k)
                             for k, row in enumerate(lifted)]
@@ -374,29 +386,26 @@ def exact_null_space(system, basis, blocks: Sequence[np.ndarray], rng: np.random
                           check_prime=check_prime, rows=max(map(len, blocks)) + margin)
 
 
-def _sparse(row: list[sympy.Rational], nb: NullBasisModP, block: np.ndarray, k: int
+def _sparse(row: dict[int, tuple[int, int]], nb: NullBasisModP, block: np.ndarray, k: int
             ) -> dict[int, sympy.Rational]:
     """Null vector ``k`` of a block as basis column -> coefficient, in column order."""
     vec = {int(block[nb.free[k]]): sympy.Integer(1)}
-    for r, c in enumerate(row):
-        if c != 0:
-            vec[int(block[nb.pivots[r]])] = c
+    for r, (num, den) in row.items():
+        vec[int(block[nb.pivots[r]])] = sympy.Rational(num, den)
     return dict(sorted(vec.items()))
 
 
-def _check(lifted: list[list[sympy.Rational]], nb: NullBasisModP, block: np.ndarray,
+def _check(lifted: list[dict[int, tuple[int, int]]], nb: NullBasisModP, block: np.ndarray,
            checks: np.ndarray, q: int) -> bool:
     """Identity test: A(fresh points) @ theta == 0 mod q for every lifted vector."""
     sub = checks[:, block]  # shape (k, block)
     theta = np.zeros((len(block), len(lifted)), dtype=np.int64)
     for k, row in enumerate(lifted):
         theta[nb.free[k], k] = 1
-        for r, c in enumerate(row):
-            if c != 0:
-                theta[nb.pivots[r], k] = int(c.p) % q * pow(int(c.q), -1, q) % q
+        for r, (num, den) in row.items():
+            theta[nb.pivots[r], k] = num % q * pow(den, -1, q) % q
     acc = np.zeros((sub.shape[0], len(lifted)), dtype=np.int64)
-    for i in range(len(block)):  # row-by-column products kept below 2**62
+    for i in np.nonzero(theta.any(1))[0]:  # row-by-column products kept below 2**62
         nz = theta[i] != 0
-        if nz.any():
-            acc[:, nz] = (acc[:, nz] + sub[:, i:i + 1] * theta[i, nz][None, :]) % q
+        acc[:, nz] = (acc[:, nz] + sub[:, i:i + 1] * theta[i, nz][None, :]) % q
     return not acc.any()

@@ -88,28 +88,35 @@ def _inv(v: float, p: int) -> int:
 
 
 def _leaf(a: np.ndarray, r0: int, c0: int, c1: int, p: int, pivots: list[int]) -> int:
-    """Eliminate columns c0..c1 one by one below row r0; returns the next pivot row."""
+    """Eliminate columns c0..c1 one by one below row r0; returns the next pivot row.
+
+    Reduction is delayed: each rank-one update adds less than ``2**40`` to an entry, so
+    the at most :data:`_LEAF` updates of a leaf stay exact; a column is reduced just
+    before its pivot search, the whole leaf once at the end.
+    """
     r = r0
     m = a.shape[0]
     for j in range(c0, c1):
         if r == m:
             break
-        nz = np.flatnonzero(a[r:, j])
+        col = a[r:, j]
+        centre(col, p)
+        nz = np.flatnonzero(col)
         if nz.size == 0:
             continue  # a free column
         i = r + int(nz[0])
         if i != r:
             a[[r, i]] = a[[i, r]]  # whole rows: multipliers stored left move along
+        centre(a[r, j + 1:c1], p)  # the pivot row: its factors must be residues
         inv = _inv(a[r, j], p)
         low = a[r + 1:, j]
         low *= inv
         centre(low, p)  # the multipliers, stored in place (|a| inv < 2**41)
         if j + 1 < c1 and r + 1 < m:
-            block = a[r + 1:, j + 1:c1]
-            block -= np.multiply.outer(low, a[r, j + 1:c1])
-            centre(block, p)
+            a[r + 1:, j + 1:c1] -= np.multiply.outer(low, a[r, j + 1:c1])
         pivots.append(j)
         r += 1
+    centre(a[r0:, c0:c1], p)
     return r
 
 

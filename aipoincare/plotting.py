@@ -152,6 +152,12 @@ def plot_spectrum(discovery: Discovery, ax: Axes | None = None) -> Figure:
     d = discovery
     ax = _axes(ax, (7, 4))
     values = _as_array(d.spectrum)
+    if values.size == 0:  # exact counts and no spectrum asked for (spectrum=False/None)
+        ax.text(0.5, 0.5, f"float spectrum not computed: nullity {d.nullity} counted "
+                "exactly\n(discover(..., spectrum=True) or --spectrum computes it)",
+                ha="center", va="center", transform=ax.transAxes, fontsize=9)
+        ax.set_axis_off()
+        return ax.figure
     gap = float(d.gap) if d.gap and math.isfinite(float(d.gap)) and d.gap > 0 else None
     _cut_plot(ax, values, min(d.nullity, values.size), "conserved", r"$\sigma_i/\sigma_1$",
               gap)

@@ -92,11 +92,13 @@ def _tasks(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``bimt`` console script; returns the exit status."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    command = next((a for a in args if not a.startswith("-")), "")
+    kept = ("the rows of the finished chunks are kept" if command == "sweep" else
+            "the checkpoint of the last completed step is kept")
     return run_cli(build_parser(), {"train": _train, "tasks": _tasks,
-                                         "sweep": sweep_command}, argv,
-                   interrupted="interrupted; what was finished is kept (train: the checkpoint "
-                               "of the last completed step; sweep: the rows of finished "
-                               "chunks); run the same command again to resume",
+                                    "sweep": sweep_command}, args,
+                   interrupted=f"interrupted; {kept} (run the same command again to resume)",
                    debug_env=DEBUG_ENV)
 
 

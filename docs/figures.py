@@ -26,7 +26,8 @@ def main() -> None:
     aipoincare.plot_discovery(lv, OUT / "lotka_volterra_3.png", dpi=70)
 
     fluid = aipoincare.load_system(ROOT / "examples" / "fluid_3d.toml")
-    aipoincare.plot_discovery(aipoincare.discover(fluid, degree=3, seed=0), OUT / "fluid_3d.png",
+    aipoincare.plot_discovery(aipoincare.discover(fluid, degree=3, seed=0, spectrum=True),
+                              OUT / "fluid_3d.png",
                               dpi=55)
 
     task = bimt.get_task("independence")

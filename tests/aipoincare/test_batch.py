@@ -135,3 +135,30 @@ def test_counts_on_a_dask_cluster_equal_local(dask_cluster, fluid2d, tmp_path: P
     assert code == 0, err
     doc = json.loads((tmp_path / "lotka_volterra_3.json").read_text())
     assert (doc["nullity"], doc["independent"]) == (4, 2)
+
+
+def test_spectrum_panel_without_a_spectrum(fluid2d) -> None:
+    """A discovery whose spectrum was skipped still plots: the panel says why."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    fig = aipoincare.plot_spectrum(aipoincare.discover(fluid2d, degree=2, seed=0, device="cpu",
+                                                       progress=False, spectrum=False))
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert any("float spectrum not computed" in t for t in texts)
+
+
+def test_abandoned_exact_path_draws_the_full_sample(lv, monkeypatch) -> None:
+    """Without the spectrum the sample is sized for the exact path only; when that path is
+    abandoned the float null space decides, at the full number of points."""
+    from aipoincare import stages
+    from aipoincare.errors import ExactNotApplicable
+
+    def give_up(*args, **kwargs):
+        raise ExactNotApplicable("a test gives up")
+
+    monkeypatch.setattr(stages, "exact_null_space", give_up)
+    d = aipoincare.discover(lv, degree=3, seed=0, device="cpu", progress=False,
+                            spectrum=False)
+    assert not d.exact and (d.nullity, d.independent) == (4, 2)
+    assert d.points == 33 and d.spectrum.size == 19  # 1.2 x 19 + 10: the float default

@@ -128,3 +128,17 @@ def test_exact_memory_is_estimated_before_allocating(fluid2d, monkeypatch):
     monkeypatch.setenv("TRAINCORE_MEMORY_BUDGET", "100K")
     with pytest.raises(MemoryBudgetError, match=r"exact ranks of \d+ block\(s\) \(largest "):
         exact_null_space(fluid2d, basis, blocks, np.random.default_rng(0), workers=2)
+
+
+def test_monomial_labels_and_lazy_exprs_match_sympy():
+    """Labels written from the exponents equal SymPy's str of the product, and the lazily
+    built expressions equal the eager ones (names that sort in unusual ways included)."""
+    from aipoincare.basis import _monomial_expr, monomial_labels
+
+    names = ["x10", "x2", "X", "a_b", "E", "lam", "zeta", "y1"]
+    basis = PolynomialBasis(sympy.symbols(names), 3)
+    eager = [_monomial_expr(basis.variables, e) for e in basis.exponents.tolist()]
+    assert basis.labels == [str(e) for e in eager]
+    assert basis.exprs[-1] == eager[-1] and list(basis.exprs) == eager
+    assert basis.exprs[3:5] == eager[3:5] and len(basis.exprs) == basis.size
+    assert monomial_labels(["b", "a"], np.array([[2, 1]])) == ["a*b**2"]

@@ -4,14 +4,19 @@ training after swaps, and the pictures and graphs of a transformer."""
 from __future__ import annotations
 
 import copy
+import importlib.util
 import itertools
+import json
 
 import networkx as nx
 import pytest
 import torch
 
 import bimt
+import traincore
+from bimt.cli import main
 from bimt.cost import cost_matrices
+from bimt.incontext import incontext_sequences, last_token_mse
 from bimt.spatial import describe
 from bimt.swap import swap_neurons, swap_pass
 
@@ -251,3 +256,79 @@ def test_config_rebuilds_the_structure() -> None:
     tr = _net()
     again = model_from_config(model_config(tr))
     assert isinstance(again, bimt.BioTransformer) and again.config() == tr.config()
+
+
+class _StopAt(traincore.Callback):
+    def __init__(self, step: int) -> None:
+        self.at = step
+
+    def on_step_end(self, loop: traincore.Loop) -> None:
+        if loop.step == self.at:
+            loop.stop("test")
+
+
+def test_minibatch_resume_with_swaps_is_bit_identical(tmp_path) -> None:
+    x, y = incontext_sequences(96, seed=0)
+    xt, yt = incontext_sequences(32, seed=1)
+    kw = dict(x_train=x, y_train=y, steps=90, x_test=xt, y_test=yt, progress=False,
+              swap_every=20, seed=2, batch_size=40, loss=last_token_mse, lam=1e-3, snapshot_every=0)
+
+    def make() -> bimt.BioTransformer:
+        return bimt.BioTransformer(2, 1, n_embed=8, n_head=2, n_layer=2, max_len=3, seed=0)
+
+    straight = make()
+    h0 = bimt.train(straight, **kw)
+    assert h0.swaps > 0
+    first = make()
+    h1 = bimt.train(first, checkpoint_dir=tmp_path, callbacks=[_StopAt(47)], **kw)
+    assert h1.status == "stopped: test"  # 47: mid-epoch (three batches of 40 per epoch)
+    again = make()
+    h2 = bimt.train(again, checkpoint_dir=tmp_path, **kw)
+    assert h2.resumed_from == 47 and h2.steps == 90
+    for a, b in zip(again.state_dict().values(), straight.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+
+
+# --------------------------------------------------------------------------- in-context task
+def test_incontext_sequences_hold_linear_maps() -> None:
+    x, y = incontext_sequences(50, d=3, t=4, seed=0)
+    assert x.shape == (50, 7, 4) and y.shape == (50, 1)
+    assert torch.all(x[:, 0::2, 3] == 0) and torch.all(x[:, 1::2, :3] == 0)
+    # w from the first three examples (a 3x3 solve), then the last y
+    a, b = x[:, 0:6:2, :3].double(), x[:, 1:6:2, 3].double()
+    w = torch.linalg.solve(a, b)
+    assert torch.allclose((x[:, 6, :3].double() * w).sum(1), y[:, 0].double(), atol=1e-4)
+    assert not torch.equal(incontext_sequences(50, seed=1)[0], incontext_sequences(50)[0])
+    with pytest.raises(ValueError, match="'t' of the in-context sequences"):
+        incontext_sequences(5, t=0)
+
+
+@pytest.mark.slow
+def test_cli_trains_in_context_and_resumes(tmp_path, capsys) -> None:
+    assert main(["tasks"]) == 0
+    assert any(line.startswith("in-context ") for line in capsys.readouterr().out.splitlines())
+    out = tmp_path / "run"
+    assert main(["train", "in-context", "--steps", "30", "--out", str(out)]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["task"] == "in-context" and metrics["steps"] == 30
+    assert metrics["engine"] == "autograd" and metrics["model"]["class"] == "BioTransformer"
+    assert 0 < metrics["test_loss"] < 10 and metrics["connection_cost"] > 0
+    assert (out / "network.png").read_bytes()[:4] == b"\x89PNG"
+    assert (out / "training.gif").read_bytes()[:3] == b"GIF"
+    # the test loss is the last token's MSE on the task's test set
+    data = bimt.get_task("in-context").make(0)
+    doc = torch.load(out / "snapshots.pt", weights_only=True)
+    model = bimt.BioTransformer(**{k: v for k, v in doc["model"].items() if k != "class"})
+    model.load_state_dict(doc["snapshots"][-1]["state"], strict=False)
+    with torch.no_grad():
+        mse = float((model(data.x_test)[:, -1] - data.y_test).pow(2).mean())
+    assert mse == pytest.approx(metrics["test_loss"], rel=1e-5)
+    # the run directory opens in the explorer: the transformer rebuilt from its config
+    loaded, snaps = bimt.load_run(out)
+    assert isinstance(loaded, bimt.BioTransformer) and [s["step"] for s in snaps] == [0, 30]
+    if importlib.util.find_spec("plotly"):
+        bimt.explore(out, out / "network.html")
+        assert (out / "network.html").stat().st_size > 1000
+    assert main(["train", "in-context", "--steps", "30", "--out", str(out)]) == 0
+    again = json.loads((out / "metrics.json").read_text())
+    assert again["resumed_from"] == 30 and again["test_loss"] == metrics["test_loss"]
