@@ -126,6 +126,20 @@ def test_noise_degrades_gracefully(noise: float) -> None:
         assert d.independent == clean.independent
 
 
+@pytest.mark.parametrize("tol, found", [(None, 0), (0.05, 1)])
+def test_tol_is_the_ratio_of_every_test(tol: float | None, found: int) -> None:
+    """At 10% noise the oscillator's energy varies along trajectories by a few percent of
+    its variance across them: the default 1% rejects it, tol=0.05 keeps it, with the
+    rationalised vector checked and the evidence reported against that same bound."""
+    d = run(OSC, noise=0.1, n=30, duration=10.0, samples=150, degree=2, equations=False,
+            tol=tol)
+    assert d.independent == found and d.to_dict()["data"]["max_ratio"] == (tol or 0.01)
+    for inv in d.invariants:
+        assert inv.evidence["max_ratio"] == tol and f"at most {tol:g}" in inv.detail
+        assert 0.01 < inv.evidence["heldout_ratio"] <= tol
+        assert sympy.simplify(inv.expr - (OSC.variables[0] ** 2 + OSC.variables[1] ** 2)) == 0
+
+
 @pytest.mark.slow
 def test_large_basis_fit_half_only_preselects(monkeypatch: pytest.MonkeyPatch) -> None:
     """Kepler's 70-function basis at 1% noise: the 25 fit trajectories' means let the basis
