@@ -76,13 +76,13 @@ def _usable(data: Trajectories, basis: Any, device: torch.device,
         return data
     notes.append(f"{int((~ok).sum())} of {data.n_samples} samples dropped: a basis function "
                  "is not finite there.")
-    labels = data.labels[ok]
+    labels = data.trajectory_index[ok]
     if not ok.any():
         raise DataFileError(f"No sample of {data.source!r} is usable: a basis function is not "
                             "finite at any of them (e.g. log at x <= 0); choose another basis.")
     short = np.bincount(labels, minlength=data.n_trajectories) < 2
-    keep = ok & ~short[data.labels]
-    ids = np.array(data.ids, dtype=object)[data.labels[keep]]
+    keep = ok & ~short[data.trajectory_index]
+    ids = np.array(data.ids, dtype=object)[data.trajectory_index[keep]]
     return Trajectories.from_arrays(ids, data.t[keep], data.states[keep], data.variables,
                                     data.source)
 

@@ -50,6 +50,8 @@ NOISE_FACTOR = 4.0
 PRECISION = 1e-7
 #: Samples per window of the local cubic fits that estimate the noise.
 WINDOW = 7
+#: Median of the chi-squared distribution with WINDOW - 4 = 3 degrees of freedom.
+_CHI2_MEDIAN = 2.365973884375338
 _TOTAL_RANK = 1e-11  # directions with less total variance are constant on all the data
 
 
@@ -70,8 +72,10 @@ def noise_level(data: Trajectories) -> tuple[np.ndarray, int]:
     """Estimated noise standard deviation of each variable, and the windows used.
 
     Least-squares cubics in time over every window of :data:`WINDOW` consecutive samples
-    of a trajectory; the residual sum of squares has expectation ``(WINDOW - 4) sigma^2``
-    for white noise. Trajectories shorter than a window contribute nothing.
+    of a trajectory; for white noise the residual sum of squares is ``sigma^2`` times a
+    chi-squared variable with ``WINDOW - 4`` degrees of freedom, whose median gives sigma
+    (robust to the few windows where the trajectory turns too fast for a cubic).
+    Trajectories shorter than a window contribute nothing.
 
     Returns
     -------
@@ -84,7 +88,7 @@ def noise_level(data: Trajectories) -> tuple[np.ndarray, int]:
     if not starts:
         return np.zeros(len(data.variables)), 0
     idx = np.concatenate(starts)[:, None] + np.arange(WINDOW)  # (n_windows, WINDOW)
-    rss = np.zeros(len(data.variables))
+    rss = []
     step = max(1, 2 ** 22 // (WINDOW * (4 + len(data.variables))))
     for s in range(0, len(idx), step):
         rows = idx[s:s + step]
@@ -94,8 +98,10 @@ def noise_level(data: Trajectories) -> tuple[np.ndarray, int]:
         q, _ = np.linalg.qr(design)                             # (w, WINDOW, 4)
         xw = data.states[rows]                                  # (w, WINDOW, n_vars)
         res = xw - q @ (q.transpose(0, 2, 1) @ xw)
-        rss += (res ** 2).sum(axis=(0, 1))
-    return np.sqrt(rss / (len(idx) * (WINDOW - 4))), len(idx)
+        rss.append((res ** 2).sum(axis=1))                     # (w, n_vars)
+    # the median, not the mean: where the trajectory turns fast (a pericentre) the cubic's
+    # own error dominates a few windows, and must not inflate the noise of all the others
+    return np.sqrt(np.median(np.concatenate(rss), axis=0) / _CHI2_MEDIAN), len(idx)
 
 
 @dataclass(frozen=True)
@@ -135,7 +141,7 @@ def moments(basis: Basis, data: Trajectories, sigma: np.ndarray, scale: np.ndarr
                  f"the basis values and gradients of {size} functions in chunks of {chunk} "
                  "samples", "lower --degree")
     x = torch.as_tensor(data.states, dtype=torch.float64, device=device)
-    labels = torch.as_tensor(data.labels, device=device)
+    labels = torch.as_tensor(data.trajectory_index, device=device)
     lengths = torch.as_tensor(data.lengths, dtype=torch.float64, device=device)
     inv_scale = torch.as_tensor(1.0 / scale, dtype=torch.float64, device=device)
     sig = torch.as_tensor(sigma, dtype=torch.float64, device=device)
@@ -242,7 +248,7 @@ def evidence(theta: np.ndarray, fit: Moments, held: Moments) -> dict[str, float]
     """
     out = {}
     for tag, m in (("heldout", held), ("fit", fit)):
-        w = float(theta @ m.within @ theta)
+        w = max(float(theta @ m.within @ theta), 0.0)  # >= 0: rounding can dip below
         out[f"{tag}_ratio"] = w / max(float(theta @ m.total @ theta), 1e-300)
         out[f"{tag}_noise"] = w / max(float(theta @ _floor(m) @ theta), 1e-300)
     return out

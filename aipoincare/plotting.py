@@ -162,6 +162,10 @@ def plot_spectrum(discovery: Discovery, ax: Axes | None = None) -> Figure:
     _cut_plot(ax, values, min(d.nullity, values.size), "conserved", r"$\sigma_i/\sigma_1$",
               gap)
     how = "exact count" if d.exact else f"numerical, confidence {d.confidence:.2f}"
+    if d.data is not None:  # trajectory data: sqrt(along/across variance) per direction
+        ax.set_title(f"sqrt(along/across-trajectory variance), {d.points} samples; nullity "
+                     f"{d.nullity} (held-out tests; evidence, not a proof)", fontsize=10)
+        return ax.figure
     ax.set_title(f"Singular values of A ({d.points} x {d.basis_size}); nullity {d.nullity} "
                  f"({how})", fontsize=10)
     return ax.figure

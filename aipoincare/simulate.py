@@ -9,6 +9,7 @@ constraints, f finite), seeded; optional Gaussian noise relative to each variabl
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 from pathlib import Path
@@ -25,7 +26,7 @@ from .sampling import sample_states
 from .system import System
 from .trajectories import MIN_TRAJECTORIES, SUFFIXES, Trajectories
 
-__all__ = ["simulate", "write_trajectories", "DEFAULT_SAMPLES"]
+__all__ = ["simulate", "add_noise", "write_trajectories", "DEFAULT_SAMPLES"]
 
 #: Samples per trajectory when not given: enough for the noise estimate (windows of 7).
 DEFAULT_SAMPLES = 200
@@ -110,14 +111,23 @@ def simulate(system: System, trajectories: int, duration: float, *,
                          "(the others blew up or left the domain of f); shorten --duration or "
                          "change [sampling].")
     n = runs.shape[0]
-    states = runs.reshape(n * samples, -1)
-    if noise > 0:
-        spread = states.std(axis=0)
-        rng = numpy_rng(seed + 1)  # its own stream: the same states with or without noise
-        states = states + rng.normal(size=states.shape) * (noise * spread)
-    return Trajectories.from_arrays(np.repeat(np.arange(n), samples), np.tile(t_eval, n),
-                                    states, system.variable_names,
-                                    source=f"simulate({system.name!r})")
+    clean = Trajectories.from_arrays(np.repeat(np.arange(n), samples), np.tile(t_eval, n),
+                                     runs.reshape(n * samples, -1), system.variable_names,
+                                     source=f"simulate({system.name!r})")
+    return add_noise(clean, noise, seed) if noise > 0 else clean
+
+
+def add_noise(data: Trajectories, noise: float, seed: int = 0) -> Trajectories:
+    """``data`` with Gaussian noise of standard deviation ``noise`` times each variable's
+    spread (its standard deviation over all samples), seeded.
+
+    :func:`simulate` with ``noise`` and ``seed`` equals :func:`add_noise` of its clean
+    result with the same values.
+    """
+    noise = check_number(noise, "noise", ge=0, fix="e.g. 0.01 (1% of each spread)")
+    rng = numpy_rng(seed + 1)  # its own stream: the same states with or without noise
+    states = data.states + rng.normal(size=data.states.shape) * (noise * data.states.std(0))
+    return dataclasses.replace(data, states=states)
 
 
 def write_trajectories(data: Trajectories, path: str | os.PathLike[str]) -> Path:
@@ -138,7 +148,7 @@ def write_trajectories(data: Trajectories, path: str | os.PathLike[str]) -> Path
     if suffix not in SUFFIXES:
         raise DataFileError(f"The output {str(p)!r} must end in {', '.join(SUFFIXES)}; got "
                             f"{suffix or 'no extension'!r}.")
-    ids = np.array(data.ids)[data.labels]
+    ids = np.array(data.ids)[data.trajectory_index]
     if suffix == ".npz":
         buf = io.BytesIO()
         np.savez(buf, trajectory=ids.astype(np.int64) if _integral(ids) else ids.astype(str),

@@ -166,7 +166,7 @@ class Trajectories:
         return np.diff(self.offsets)
 
     @property
-    def labels(self) -> np.ndarray:
+    def trajectory_index(self) -> np.ndarray:
         """The trajectory index (0..n_trajectories-1) of each sample, shape (n_samples,)."""
         return np.repeat(np.arange(self.n_trajectories), self.lengths)
 

@@ -94,8 +94,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``bimt`` console script; returns the exit status."""
     return run_cli(build_parser(), {"train": _train, "tasks": _tasks,
                                          "sweep": sweep_command}, argv,
-                   interrupted="interrupted; the checkpoint of the last completed step is "
-                               "kept (run the same command again to resume)",
+                   interrupted="interrupted; what was finished is kept (train: the checkpoint "
+                               "of the last completed step; sweep: the rows of finished "
+                               "chunks); run the same command again to resume",
                    debug_env=DEBUG_ENV)
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import html
+import json
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -190,6 +191,19 @@ def _source(model_or_run_dir: Any, snapshots: Any) -> tuple[torch.nn.Module, lis
     return model, [_snapshot(s, "'snapshots'") for s in snapshots]
 
 
+def _run_threshold(source: Any) -> float:
+    """The pruning threshold a run directory's modules were read at (its metrics.json),
+    else the default 0.05."""
+    if isinstance(source, str | os.PathLike):
+        try:
+            value = json.loads((Path(source) / "metrics.json").read_text())["prune_threshold"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return 0.05
+        if isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= 1:
+            return float(value)
+    return 0.05
+
+
 def _frame_states(model: torch.nn.Module, snapshots: list[dict[str, Any]], max_frames: int,
                   opts: ViewOptions) -> list[State]:
     if not snapshots:
@@ -218,7 +232,7 @@ def _frame_states(model: torch.nn.Module, snapshots: list[dict[str, Any]], max_f
 def explore(model_or_run_dir: torch.nn.Module | str | os.PathLike[str],
             path: str | os.PathLike[str] | None = "net.html",
             snapshots: Sequence[Mapping[str, Any]] | None = None, *,
-            threshold: float = 0.0, module_threshold: float = 0.05, max_frames: int = 40,
+            threshold: float = 0.0, module_threshold: float | None = None, max_frames: int = 40,
             max_edges: int = 3000, top: int = 3, title: str = "bimt network") -> Explorer:
     """Write an interactive, self-contained HTML explorer of a network.
 
@@ -240,8 +254,9 @@ def explore(model_or_run_dir: torch.nn.Module | str | os.PathLike[str],
         ones become the slider's frames. Default: the run directory's, or none for a model.
     threshold : float
         Hide connections weaker than this fraction of the largest ``|w|`` (always < 0.1 %).
-    module_threshold : float
-        Pruning threshold that defines the modules (as :func:`bimt.modules`).
+    module_threshold : float, optional
+        Pruning threshold that defines the modules (as :func:`bimt.modules`). Default: the
+        run directory's (``prune_threshold`` in its ``metrics.json``), else 0.05.
     max_frames, max_edges, top : int
         Slider frames; connections drawn per frame (the strongest); weights per hover list.
     title : str
@@ -259,6 +274,8 @@ def explore(model_or_run_dir: torch.nn.Module | str | os.PathLike[str],
     Explorer(neurons=14, edges=48, frames=0)
     """
     go = require_plotly()
+    if module_threshold is None:
+        module_threshold = _run_threshold(model_or_run_dir)
     opts = _options(threshold, module_threshold, max_edges, top, title)
     max_frames = _check_int("max_frames", max_frames, 1)
     out = _html_path(path)

@@ -168,15 +168,19 @@ def _config(task: Task, settings: Mapping[str, Any], steps: int) -> BIMTConfig:
 # -- one chunk (runs on a worker) -------------------------------------------------------------
 def _row(member: Mapping[str, Any], i: int, ens: Ensemble, result: Any, threshold: float,
          seconds: float, kind: str) -> dict[str, Any]:
-    analysis = analyse(ens.member(i).cpu(), threshold)
+    model = ens.member(i).cpu()
     row = {**member, "test_loss": result.test_loss[i]}
     if kind == "classification":
         row["test_accuracy"] = result.test_accuracy[i]
-    row.update(train_loss=result.train_loss[i], connection_cost=result.connection_cost[i],
-               modularity=analysis.modularity, n_modules=len(analysis.modules),
-               modules=[m.to_dict() for m in analysis.modules],
-               active_neurons=analysis.active_neurons, swaps=result.swaps[i],
-               chunk_members=ens.size, chunk_seconds=seconds)
+    row.update(train_loss=result.train_loss[i], connection_cost=result.connection_cost[i])
+    if all(bool(torch.isfinite(p).all()) for p in model.parameters()):
+        analysis = analyse(model, threshold)
+        row.update(modularity=analysis.modularity, n_modules=len(analysis.modules),
+                   modules=[m.to_dict() for m in analysis.modules],
+                   active_neurons=analysis.active_neurons)
+    else:  # a diverged member: no graph to read; the others of its chunk are unaffected
+        row.update(modularity=None, n_modules=None, modules=None, active_neurons=None)
+    row.update(swaps=result.swaps[i], chunk_members=ens.size, chunk_seconds=seconds)
     return row
 
 

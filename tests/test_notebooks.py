@@ -25,8 +25,8 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 MAX_BYTES = 2_000_000
 #: The tutorials of issue 5; each must exist.
 EXPECTED = ["01_quickstart", "02_fluid_3d", "03_custom_basis", "04_bimt_symbolic",
-            "05_bimt_classification", "06_bimt_modular_addition", "08_symbolic_parameters",
-            "10_bimt_own_loop", "11_bimt_sweep"]
+            "05_bimt_classification", "06_bimt_modular_addition", "07_trajectories",
+            "08_symbolic_parameters", "10_bimt_own_loop", "11_bimt_sweep"]
 #: Facts each notebook must print under the quick switch: exact mathematical results that
 #: any correct toolkit gives (counts, certificates, identifications), so a notebook that runs
 #: but shows a wrong answer fails too. BIMT results depend on training length and are only
@@ -58,6 +58,15 @@ EXPECT = {
         "states used: 40 of 40 rows",
     ],
     "04_bimt_symbolic": ["test MSE", "Module({"],
+    "07_trajectories": [
+        "nullity 2, independent 2",
+        "4*m1**2 + m2**2          verified=False",
+        "noise 0.1    estimated 1.1e-01: independent 0: nothing",
+        "Lorenz from data, noise 0: nullity 0, independent 0",
+        "Lorenz from data, noise 0.1: nullity 0, independent 0",
+        "with equations: 2 of 2 verified",
+        "evidence, not a proof",
+    ],
     "08_symbolic_parameters": [
         "nullity 3, independent 3 (generic), parameter degree 1",
         "at k4 = k5 = 0: 0",

@@ -131,8 +131,8 @@ def test_held_out_trajectories_reject_what_only_the_fit_half_conserves() -> None
     fit, held = split_trajectories(16, seed=0)
     a, b = simulate(OSC, 16, 5.0, samples=80, seed=0), simulate(fast, 16, 5.0, samples=80,
                                                                  seed=0)
-    use_b = np.isin(a.labels, held)
-    data = Trajectories.from_arrays(a.labels, a.t, np.where(use_b[:, None], b.states,
+    use_b = np.isin(a.trajectory_index, held)
+    data = Trajectories.from_arrays(a.trajectory_index, a.t, np.where(use_b[:, None], b.states,
                                                             a.states), ["x", "v"])
     d = discover_from_trajectories(data, degree=2, device="cpu", seed=0)
     assert d.nullity == 0
@@ -188,7 +188,7 @@ def test_api_inputs(tmp_path: Path) -> None:
     by_path = discover_from_trajectories(tmp_path / "orbits.csv", ["x", "v"], degree=2,
                                          device="cpu")
     data = simulate(OSC, 12, 5.0, samples=60, seed=0)
-    by_arrays = discover_from_trajectories({"trajectory": data.labels, "t": data.t,
+    by_arrays = discover_from_trajectories({"trajectory": data.trajectory_index, "t": data.t,
                                             "states": data.states}, ["x", "v"], degree=2,
                                            device="cpu")
     assert by_path.nullity == by_arrays.nullity == 1
@@ -239,3 +239,15 @@ def test_cli_simulate_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str])
                  "-o", str(tmp_path / "o.txt2")]) == 2
     assert "must end in" in capsys.readouterr().err
     assert not (tmp_path / "o.csv").exists()
+
+
+def test_plots_say_it_is_data() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from aipoincare.plotting import plot_spectrum
+
+    d = run(OSC, degree=2, equations=False, n=8, samples=40)
+    title = plot_spectrum(d).axes[0].get_title()
+    assert "along/across-trajectory" in title and "evidence, not a proof" in title
+    assert aipoincare.render_discovery(d, "png")[:4] == b"\x89PNG"

@@ -51,7 +51,8 @@ def test_csv_layout_rows_any_order_and_columns_by_name(tmp_path: Path) -> None:
 def test_npz_with_one_array_per_variable(tmp_path: Path) -> None:
     data = small()
     p = tmp_path / "d.npz"
-    np.savez(p, trajectory=data.labels, t=data.t, x=data.states[:, 0], v=data.states[:, 1])
+    np.savez(p, trajectory=data.trajectory_index, t=data.t, x=data.states[:, 0],
+             v=data.states[:, 1])
     np.testing.assert_array_equal(load_trajectories(p, ["x", "v"]).states, data.states)
 
 

@@ -76,6 +76,16 @@ def test_any_swap_leaves_outputs_unchanged() -> None:
     assert torch.allclose(rnn(x), before, atol=1e-12, rtol=0)  # in fact to rounding
 
 
+def test_swaps_without_biases_and_with_relu() -> None:
+    rnn = bimt.BioRNN(2, 6, 3, activation="relu", bias=False, seed=4).double()
+    assert rnn.inp.bias is None and rnn.config()["bias"] is False
+    x = _sequences(d_in=2)
+    before = rnn(x).detach()
+    _random_swaps(rnn, 30, seed=5)
+    assert torch.allclose(rnn(x), before, atol=1e-12, rtol=0)
+    assert bimt.to_networkx(rnn).nodes[(1, 0)]["bias"] is None
+
+
 def test_hidden_swap_permutes_rows_and_columns_together() -> None:
     rnn = bimt.BioRNN(3, 6, 2, seed=0)
     ref = copy.deepcopy(rnn)
@@ -422,6 +432,12 @@ def test_bimt_train_two_streams_writes_its_files_and_resumes(tmp_path, capsys) -
     assert (out / "checkpoint.pt").is_file() and (out / "network.html").is_file()
     model, snaps = bimt.load_run(out)
     assert isinstance(model, bimt.BioRNN) and [s["step"] for s in snaps] == [0, 200]
+    pytest.importorskip("plotly", reason="the explorer needs the optional extra 'explore'")
+    from bimt.explore import _run_threshold
+
+    assert _run_threshold(out) == 0.02 and _run_threshold(tmp_path) == 0.05
+    title = bimt.explore(out, None).figure.layout.title.text  # modules as metrics.json has
+    assert f": {len(metrics['modules'])} module" in title
     assert main(["train", "two-streams", "--steps", "200", "--out", str(out)]) == 0
     again = json.loads((out / "metrics.json").read_text())
     assert again["resumed_from"] == 200 and again["test_loss"] == metrics["test_loss"]

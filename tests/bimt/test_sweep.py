@@ -7,6 +7,7 @@ import os
 import signal
 
 import pytest
+import torch
 
 import bimt
 import traincore
@@ -203,3 +204,43 @@ def test_killed_worker_loses_and_duplicates_no_row(dask_client, tmp_path):
     for row, ref in zip(rows, local, strict=True):
         assert row["test_loss"] == pytest.approx(ref["test_loss"], rel=1e-9)
         assert row["modules"] == ref["modules"]
+
+
+def test_diverged_member_leaves_the_others_alone():
+    # lr so large that the member with it diverges; its row says so, the other is normal
+    from bimt.config import BIMTConfig
+    from bimt.ensemble import Ensemble
+    from bimt.ensemble_train import fit_ensemble
+    from bimt.sweeps import _row
+
+    task = bimt.get_task("independence")
+    data = [task.make(s) for s in (0, 1)]
+    stack = [torch.stack([getattr(d, f) for d in data]).double()
+             for f in ("x_train", "y_train", "x_test", "y_test")]
+    ens = Ensemble([bimt.build_model(task, s).double() for s in (0, 1)],
+                   [BIMTConfig(steps=60, swap_every=20, lr=1e300), BIMTConfig(steps=60,
+                                                                              swap_every=20)])
+    result = fit_ensemble(ens, *stack)
+    bad = _row({"seed": 0}, 0, ens, result, 0.05, 1.0, "regression")
+    good = _row({"seed": 1}, 1, ens, result, 0.05, 1.0, "regression")
+    assert bad["modules"] is None and bad["modularity"] is None
+    assert good["modules"] and good["test_loss"] < 10
+    d = data[1]
+    hist = bimt.train(bimt.build_model(task, 1).double(), d.x_train.double(),
+                      d.y_train.double(), steps=60, swap_every=20, x_test=d.x_test.double(),
+                      y_test=d.y_test.double(), progress=False, snapshot_every=0)
+    assert good["test_loss"] == pytest.approx(hist.test_loss, rel=1e-6)
+
+
+def test_interrupted_sweep_keeps_finished_chunks(tmp_path):
+    def stop_after_first(done: int, total: int) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        bimt.sweep("independence", seeds=range(3), steps=20, out=tmp_path, chunk=1,
+                   on_chunk=stop_after_first)
+    assert [r["seed"] for r in load_sweep(tmp_path)] == [0]  # the finished chunk's row
+    calls = []
+    rows = bimt.sweep("independence", seeds=range(3), steps=20, out=tmp_path, chunk=1,
+                      on_chunk=lambda done, total: calls.append(done))
+    assert calls == [2, 3] and [r["seed"] for r in rows] == [0, 1, 2]
