@@ -253,6 +253,7 @@ def _discover(args: argparse.Namespace) -> int:
     from traincore.distributed import cluster, resolve_scheduler
 
     scheduler = resolve_scheduler(args.scheduler)  # a malformed address fails before work
+    from .config import JSON_SPECTRUM, SMALL_SPECTRUM
     from .discover import discover
 
     rendered: dict[Path, str | bytes] = {}
@@ -265,6 +266,7 @@ def _discover(args: argparse.Namespace) -> int:
                               device=args.device, tol=args.tol, time_limit=args.time_limit,
                               progress=False if args.quiet else None,
                               parameter_degree=args.parameter_degree, spectrum=spectrum,
+                              spectrum_max=JSON_SPECTRUM if args.json else SMALL_SPECTRUM,
                               workers=args.workers, client=client)
             # render in memory first: no output file is touched unless all succeeded
             rendered.update(dict(_render(result, out).values()))

@@ -88,7 +88,8 @@ def _usable(data: Trajectories, basis: Any, device: torch.device,
 
 
 def _vectors(cutv: np.ndarray, scale: np.ndarray, bas: Any, fit: datastats.Moments,
-             held: datastats.Moments, cfg: DiscoveryConfig) -> list[dict[int, Any]]:
+             held: datastats.Moments, cfg: DiscoveryConfig,
+             ratio: float = datastats.RATIO) -> list[dict[int, Any]]:
     """A sparse basis of the conserved directions, rational where the rational one passes."""
     theta = cutv / scale[:, None]                          # unscaled basis coordinates
     q, _ = np.linalg.qr(theta / np.linalg.norm(theta, axis=0))
@@ -101,7 +102,7 @@ def _vectors(cutv: np.ndarray, scale: np.ndarray, bas: Any, fit: datastats.Momen
             th = np.zeros(bas.size)
             for i, c in rat.items():
                 th[i] = float(c)
-            if rat and datastats.passes(datastats.evidence(th * scale, fit, held)) and \
+            if rat and datastats.passes(datastats.evidence(th * scale, fit, held), ratio) and \
                     datastats.no_worse(th * scale, col * scale, fit, held):
                 return rat
         return None
@@ -153,7 +154,7 @@ def _vectors(cutv: np.ndarray, scale: np.ndarray, bas: Any, fit: datastats.Momen
             th = np.zeros(bas.size)
             for i, c in v.items():
                 th[i] = float(c)
-            return datastats.passes(datastats.evidence(th * scale, fit, held))
+            return datastats.passes(datastats.evidence(th * scale, fit, held), ratio)
         if len(reduced) == len(vectors) and all(v and ok(v) for v in reduced):
             vectors = reduced
     # the last (most complex) term gets the coefficient 1, as in the RREF
@@ -161,13 +162,13 @@ def _vectors(cutv: np.ndarray, scale: np.ndarray, bas: Any, fit: datastats.Momen
 
 
 def _evidence(vec: dict[int, Any], scale: np.ndarray, size: int, fit: datastats.Moments,
-              held: datastats.Moments) -> dict[str, Any]:
+              held: datastats.Moments, ratio: float = datastats.RATIO) -> dict[str, Any]:
     th = np.zeros(size)
     for i, c in vec.items():
         th[i] = float(c)
     ev: dict[str, Any] = datastats.evidence(th * scale, fit, held)
     ev.update(fit_trajectories=fit.trajectories, heldout_trajectories=held.trajectories,
-              max_ratio=datastats.RATIO, max_noise=datastats.NOISE_FACTOR)
+              max_ratio=ratio, max_noise=datastats.NOISE_FACTOR)
     return ev
 
 
@@ -212,7 +213,7 @@ def _invariants(run: stages.Run, ds: DataSystem, problem: stages.Problem,
             expr=conserved.exprs[k], verified=False, method="data", residual=ev["heldout_ratio"],
             detail=(f"{NOT_A_PROOF}: along/across-trajectory variance ratio "
                     f"{ev['heldout_ratio']:.1e} on {ev['heldout_trajectories']} held-out "
-                    f"trajectories (at most {datastats.RATIO:g}), variation "
+                    f"trajectories (at most {ev['max_ratio']:g}), variation "
                     f"{ev['heldout_noise']:.2g} x the noise's"),
             coefficients={problem.basis.labels[i]: c for i, c in vec.items()}, evidence=ev))
     return out
@@ -248,7 +249,7 @@ def discover_data(system: DataSystem, basis: Any = None, *,
             found = datastats.cut(fit, held, ratio=ratio)
         _notes(run, system, data, sigma, windows, found, ratio)
         with run.stage("sparsify"):
-            vectors = _vectors(found.vectors, scale, bas, fit, held, cfg) \
+            vectors = _vectors(found.vectors, scale, bas, fit, held, cfg, ratio) \
                 if found.vectors.shape[1] else []
             coef = np.zeros((len(vectors), bas.size))
             for k, vec in enumerate(vectors):
@@ -257,7 +258,7 @@ def discover_data(system: DataSystem, basis: Any = None, *,
             exprs = [sympy.Add(*[c * bas.exprs[i] for i, c in sorted(v.items())])
                      for v in vectors]
             conserved = stages.Conserved(vectors, exprs, coef)
-            evidences = [_evidence(v, scale, bas.size, fit, held) for v in vectors]
+            evidences = [_evidence(v, scale, bas.size, fit, held, ratio) for v in vectors]
         with run.stage("independence"):
             chosen = _choose(run, system, data, bas, conserved, evidences)
             spectrum = chosen.spectrum
@@ -293,7 +294,7 @@ def _notes(run: stages.Run, system: DataSystem, data: Trajectories, sigma: np.nd
                      if windows else "Noise not estimated (no trajectory has "
                      f"{datastats.WINDOW} samples): the data are taken as noise-free.")
     if found.candidates > found.vectors.shape[1]:
-        run.notes.append(f"{found.candidates - found.vectors.shape[1]} direction(s) conserved "
+        run.notes.append(f"{found.candidates - found.vectors.shape[1]} direction(s) preselected "
                          "on the fit trajectories failed on the held-out ones: not reported.")
     if found.constant:
         run.notes.append(f"{found.constant} combination(s) of the basis are constant on all "

@@ -15,8 +15,11 @@ A direction passes the *noise test* when w <= :data:`NOISE_FACTOR` x (n + floor)
 variation along trajectories is what the noise explains) and the *ratio test* when
 w / t <= :data:`RATIO` (along-trajectory variation small against the variation across
 trajectories). Both are decided by generalised symmetric eigenproblems (the Rayleigh
-quotients' minima over subspaces), first on the fit trajectories, then again on the
-held-out ones restricted to what the fit found.
+quotients' minima over subspaces): the fit trajectories preselect (the noise test, and the
+ratio test loosened :data:`PRESELECT` times: their across-trajectory variance rests on a
+few trajectory means, which a large basis overfits), the held-out ones decide (both tests,
+restricted to the preselected directions), and what they keep must pass the full ratio
+test on the fit trajectories too.
 
 The noise level of each variable is estimated from the data alone: the residuals of local
 cubic fits in time over windows of :data:`WINDOW` consecutive samples (for smooth
@@ -36,8 +39,8 @@ from .basis import Basis, ExpressionBasis, PolynomialBasis, ProductBasis
 from .evaluate import compile_torch
 from .trajectories import Trajectories
 
-__all__ = ["RATIO", "NOISE_FACTOR", "PRECISION", "WINDOW", "basis_values", "noise_level",
-           "Moments", "moments", "Cut", "cut", "evidence", "no_worse", "passes"]
+__all__ = ["RATIO", "NOISE_FACTOR", "PRESELECT", "PRECISION", "WINDOW", "basis_values",
+           "noise_level", "Moments", "moments", "Cut", "cut", "evidence", "no_worse", "passes"]
 
 #: Largest along/across variance ratio of a reported invariant (on the held-out trajectories):
 #: 1e-2 keeps the invariants at noise 1e-2 (ratios near 1e-3) and rejects slow drifts.
@@ -45,6 +48,8 @@ RATIO = 1e-2
 #: Along-trajectory variance allowed, in units of what the estimated noise explains: the
 #: noise estimate and the first-order propagation are good to a factor of about 2.
 NOISE_FACTOR = 4.0
+#: The fit half's ratio test only preselects, at PRESELECT x the ratio (see :func:`cut`).
+PRESELECT = 30.0
 #: Relative precision floor of the data (a noise-free file still has rounding and
 #: integration errors): along-trajectory variation below it counts as none.
 PRECISION = 1e-7
@@ -199,7 +204,7 @@ class Cut:
     constant : int
         Combinations constant on all the data (identities or constraints; not counted).
     candidates : int
-        Directions that passed on the fit trajectories (before the held-out test).
+        Directions preselected on the fit trajectories (before the held-out test).
     """
 
     vectors: np.ndarray
@@ -216,18 +221,23 @@ def cut(fit: Moments, held: Moments, ratio: float = RATIO,
     lam, v = _generalised(fit.within, fit.total)           # along/across ratio per direction
     constant = size - v.shape[1]
     spectrum = np.sqrt(np.clip(lam[::-1], 0.0, None))
-    # fit: noise test, then the ratio test inside what passed
+    # fit: noise test, then a loose ratio test inside what passed (PRESELECT x ratio): the
+    # across-trajectory variance of the fit half comes from its few trajectory means, which
+    # a large basis can fit, so its ratio only preselects and the held-out half decides
     mu, v1 = _generalised(v.T @ fit.within @ v, v.T @ _floor(fit) @ v)
     v1 = v @ v1[:, mu <= factor]
     if v1.shape[1]:
         rho, w = _generalised(v1.T @ fit.within @ v1, v1.T @ fit.total @ v1)
-        v1 = v1 @ w[:, rho <= ratio]
+        v1 = v1 @ w[:, rho <= min(PRESELECT * ratio, 1.0)]
     candidates = v1.shape[1]
-    if candidates:  # held out: the same two tests, restricted to the fit's directions
+    if candidates:  # held out: the two tests, restricted to the fit's directions
         mu, w = _generalised(v1.T @ held.within @ v1, v1.T @ _floor(held) @ v1)
         v1 = v1 @ w[:, mu <= factor]
     if v1.shape[1]:
         rho, w = _generalised(v1.T @ held.within @ v1, v1.T @ held.total @ v1)
+        v1 = v1 @ w[:, rho <= ratio]
+    if v1.shape[1]:  # and what the held-out half chose passes the full ratio test on the fit
+        rho, w = _generalised(v1.T @ fit.within @ v1, v1.T @ fit.total @ v1)
         v1 = v1 @ w[:, rho <= ratio]
     k = v1.shape[1]
     kept = np.sort(lam)[:k]

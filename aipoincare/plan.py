@@ -13,7 +13,6 @@ from typing import Any
 from traincore import check_memory, format_bytes, row_chunk_size
 
 from .basis import Basis
-from .config import SMALL_SPECTRUM
 from .exact import exact_plan
 
 __all__ = ["INDEPENDENCE_POINTS", "default_points", "wants_spectrum", "plan_points"]
@@ -33,7 +32,7 @@ def wants_spectrum(run: Any, problem: Any) -> bool:
         return True  # without exact counts the float spectrum decides them
     if run.config.spectrum is False:
         return False
-    return problem.basis.size <= SMALL_SPECTRUM
+    return problem.basis.size <= run.config.spectrum_max
 
 
 def plan_points(run: Any, problem: Any, spectrum: bool = True) -> int:

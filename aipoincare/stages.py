@@ -302,6 +302,8 @@ def _exact(run: Run, problem: Problem, client: Any) -> ExactNullSpace | None:
 
     def done(size: int) -> None:
         if run.bar is not None:
+            if run.bar.n + 1 > run.bar.total - (len(STAGES) - STAGES.index("exact")):
+                run.bar.total += 1  # a block at a further prime: one more step
             run.bar.update(1)
             run.bar.set_postfix_str(f"exact: block of {size} done")
 

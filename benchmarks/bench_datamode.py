@@ -14,7 +14,7 @@ fitted to noisy data), *false* otherwise.
 * seconds: the discovery alone (not the simulation), summed over the nine systems.
 
     python benchmarks/bench_datamode.py [--trajectories N] [--samples N] [--only NAME]
-                                        [--json PATH]
+                                        [--json PATH] [--tol RATIO]
 
 References: Liu & Tegmark, PRL 126, 180604 (2021) (AI Poincare 1.0); the positives and
 negatives follow the benchmark of "From Data to Laws ... Without False Positives"
@@ -81,7 +81,7 @@ def run_system(stem: str, duration: float, known: int, args: argparse.Namespace)
     for noise in NOISES:
         data = add_noise(clean, noise, seed=1) if noise else clean
         t1 = time.perf_counter()
-        d = aipoincare.discover_from_trajectories(data, basis=system.basis, seed=0,
+        d = aipoincare.discover_from_trajectories(data, basis=system.basis, seed=0, tol=args.tol,
                                                   device="cpu", name=system.name)
         seconds = time.perf_counter() - t1
         verdicts = [judge(inv.expr, system, clean.states) for inv in d.invariants]
@@ -131,6 +131,8 @@ def main() -> int:
     parser.add_argument("--samples", type=int, default=200)
     parser.add_argument("--only", help="one system (file stem)")
     parser.add_argument("--json", help="write the rows as JSON lines")
+    parser.add_argument("--tol", type=float, help="largest held-out along/across variance "
+                        "ratio (default aipoincare.datastats.RATIO)")
     args = parser.parse_args()
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     rows = []

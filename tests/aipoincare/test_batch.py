@@ -66,12 +66,10 @@ def test_plot_needs_the_spectrum(tmp_path: Path, capsys: pytest.CaptureFixture[s
 def test_spectrum_only_when_asked(fluid2d, monkeypatch) -> None:
     """Exact counts: the float spectrum is skipped for a large basis unless asked, and the
     counts and invariants are the same either way."""
-    from aipoincare import plan
-
-    monkeypatch.setattr(plan, "SMALL_SPECTRUM", 100)  # 454 functions: "large"
-    off = aipoincare.discover(fluid2d, degree=3, seed=0, device="cpu", progress=False)
-    assert aipoincare.discover(fluid2d, degree=2, seed=0, device="cpu",
-                               progress=False).spectrum.size == 90  # small: computed
+    off = aipoincare.discover(fluid2d, degree=3, seed=0, device="cpu", progress=False,
+                              spectrum_max=100)  # 454 functions: "large"
+    assert aipoincare.discover(fluid2d, degree=2, seed=0, device="cpu", progress=False,
+                               spectrum_max=100).spectrum.size == 90  # small: computed
     on = aipoincare.discover(fluid2d, degree=3, seed=0, device="cpu", progress=False,
                              spectrum=True)
     assert off.spectrum.size == 0 and on.spectrum.size == off.basis_size == 454
@@ -162,3 +160,25 @@ def test_abandoned_exact_path_draws_the_full_sample(lv, monkeypatch) -> None:
                             spectrum=False)
     assert not d.exact and (d.nullity, d.independent) == (4, 2)
     assert d.points == 33 and d.spectrum.size == 19  # 1.2 x 19 + 10: the float default
+
+
+def test_json_asks_for_the_spectrum_of_bases_up_to_its_limit(tmp_path: Path, monkeypatch,
+                                                              capsys) -> None:
+    """``--json`` reports the spectrum, so it raises the auto limit (JSON_SPECTRUM); a basis
+    over it keeps ``spectrum: []`` unless --spectrum."""
+    from aipoincare import config
+
+    fluid = str(EXAMPLES / "fluid_2d.toml")  # degree 3: 454 functions
+    monkeypatch.setattr(config, "SMALL_SPECTRUM", 100)
+    monkeypatch.setattr(config, "JSON_SPECTRUM", 1000)
+    code, out, _ = run(["discover", fluid, "--degree", "3", "--quiet", "--json",
+                        str(tmp_path / "a.json")], capsys)
+    assert code == 0
+    assert len(json.loads((tmp_path / "a.json").read_text())["spectrum"]) == 454
+    monkeypatch.setattr(config, "JSON_SPECTRUM", 400)
+    code, out, _ = run(["discover", fluid, "--degree", "3", "--quiet", "--json",
+                        str(tmp_path / "b.json")], capsys)
+    first = json.loads((tmp_path / "a.json").read_text())
+    doc = json.loads((tmp_path / "b.json").read_text())
+    assert code == 0 and doc["spectrum"] == []
+    assert (doc["nullity"], doc["independent"]) == (first["nullity"], first["independent"])

@@ -15,10 +15,12 @@ from aipoincare import datastats
 from aipoincare.cli import main
 from aipoincare.datamode import discover_from_trajectories, split_trajectories
 from aipoincare.datasystem import DataSystem
-from aipoincare.simulate import simulate, write_trajectories
+from aipoincare.simulate import add_noise, simulate, write_trajectories
 from aipoincare.trajectories import Trajectories
 
 from .conftest import example
+
+BENCH_SYSTEMS = Path(__file__).resolve().parents[2] / "benchmarks" / "systems"
 
 OSC = aipoincare.System("x v", ["v", "-x"], name="oscillator")
 DAMPED = aipoincare.System("x v", ["v", "-x - v/5"], name="damped oscillator")
@@ -122,6 +124,42 @@ def test_noise_degrades_gracefully(noise: float) -> None:
         assert lie_residual(inv.expr, LV3, states) < 10 * noise
     if noise <= 1e-2:
         assert d.independent == clean.independent
+
+
+@pytest.mark.parametrize("tol, found", [(None, 0), (0.05, 1)])
+def test_tol_is_the_ratio_of_every_test(tol: float | None, found: int) -> None:
+    """At 10% noise the oscillator's energy varies along trajectories by a few percent of
+    its variance across them: the default 1% rejects it, tol=0.05 keeps it, with the
+    rationalised vector checked and the evidence reported against that same bound."""
+    d = run(OSC, noise=0.1, n=30, duration=10.0, samples=150, degree=2, equations=False,
+            tol=tol)
+    assert d.independent == found and d.to_dict()["data"]["max_ratio"] == (tol or 0.01)
+    for inv in d.invariants:
+        assert inv.evidence["max_ratio"] == tol and f"at most {tol:g}" in inv.detail
+        assert 0.01 < inv.evidence["heldout_ratio"] <= tol
+        assert sympy.simplify(inv.expr - (OSC.variables[0] ** 2 + OSC.variables[1] ** 2)) == 0
+
+
+@pytest.mark.slow
+def test_large_basis_fit_half_only_preselects(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Kepler's 70-function basis at 1% noise: the 25 fit trajectories' means let the basis
+    fit the across-trajectory variance, so a full ratio test on the fit half misses
+    invariants that the held-out half confirms (the benchmark's system and data)."""
+    kepler = aipoincare.load_system(BENCH_SYSTEMS / "kepler.toml")
+    clean = simulate(kepler, 50, 10.0, samples=200, seed=0)
+    data = add_noise(clean, 1e-2, seed=1)
+
+    def correct() -> int:
+        d = discover_from_trajectories(data, basis=kepler.basis, seed=0, device="cpu")
+        lies = [lie_residual(i.expr, kepler, clean.states) for i in d.invariants]
+        assert all(r <= 0.05 for r in lies), lies  # never a false one
+        assert all(i.evidence["heldout_ratio"] <= datastats.RATIO and
+                   i.evidence["fit_ratio"] <= datastats.RATIO for i in d.invariants)
+        return len(lies)
+
+    assert correct() >= 2
+    monkeypatch.setattr(datastats, "PRESELECT", 1.0)  # the fit half's full ratio test
+    assert correct() <= 1
 
 
 def test_held_out_trajectories_reject_what_only_the_fit_half_conserves() -> None:
