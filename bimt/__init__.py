@@ -16,7 +16,7 @@ Examples
 
 from traincore import FlatAdamW  # noqa: F401  (its home is traincore; kept importable here)
 
-from .config import BIMTConfig, lambda_schedule
+from .config import BIMTConfig, lambda_schedule, lr_schedule
 from .convert import from_torch
 from .cost import connection_cost, cost_matrices
 from .data import Loss, prepare_data
@@ -58,7 +58,7 @@ __all__ = [
     "Spatial", "Group", "Row", "Wire", "Touch", "Link", "describe",
     "connection_cost", "cost_matrices",
     "Swapper", "relocate", "SwapReport", "swap_neurons", "torch_optimizer_moments",
-    "BIMTConfig", "TrainingHistory", "lambda_schedule", "train",
+    "BIMTConfig", "TrainingHistory", "lambda_schedule", "lr_schedule", "train",
     "Loss", "prepare_data", "AnalyticEngine", "AutogradEngine", "Penalty",
     "Analysis", "Module", "PruneResult", "active_neurons", "analyse", "modularity", "modules",
     "prune", "summarize", "to_networkx", "animate", "draw", "neuron_positions",

@@ -16,12 +16,15 @@ from typing import Any
 
 from traincore import check_bool, check_choice, check_int, check_number
 
-__all__ = ["BIMTConfig", "lambda_schedule", "bias_schedule", "TASK_KINDS", "ENGINES"]
+__all__ = ["BIMTConfig", "lambda_schedule", "bias_schedule", "lr_schedule", "TASK_KINDS",
+           "ENGINES", "LR_DECAYS"]
 
 #: How the loss is chosen: from the labels' dtype (auto), MSE, or cross-entropy.
 TASK_KINDS = ("auto", "regression", "classification")
 #: Training steps: "analytic" (BioMLP only, hand-written backward) or "autograd" (any model).
 ENGINES = ("auto", "analytic", "autograd")
+#: Learning-rate schedules: constant (the paper's), or a cosine from ``lr`` down to 0.
+LR_DECAYS = ("none", "cosine")
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,7 @@ class BIMTConfig:
 
     steps: int = 20000            # paper: 20000 full-batch steps for the symbolic formulas
     lr: float = 2e-3              # paper: AdamW, learning rate 2e-3
+    lr_decay: str = "none"        # "none": constant lr (paper); "cosine": lr -> 0 at the end
     weight_decay: float = 0.0     # the L1 connection cost is the regulariser; no extra decay
     betas: tuple[float, float] = (0.9, 0.999)  # torch's AdamW defaults
     eps: float = 1e-8             # torch's AdamW default
@@ -86,11 +90,14 @@ class BIMTConfig:
                    lambda v: v >= 0)
         check_choice(self.task, "task", TASK_KINDS, where=_WHERE)
         check_choice(self.engine, "engine", ENGINES, where=_WHERE)
+        check_choice(self.lr_decay, "lr_decay", LR_DECAYS, where=_WHERE)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form (saved in checkpoints; a resume with another config is refused)."""
         d = dataclasses.asdict(self)
         d.pop("progress")  # how a run is displayed does not change its result
+        if d["lr_decay"] == "none":  # the default stays out: older checkpoints still resume
+            d.pop("lr_decay")
         return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
 
 
@@ -124,6 +131,24 @@ def lambda_schedule(config: BIMTConfig) -> Callable[[int], float]:
         return f0 if step < a else f1 if step < b else f2
 
     return lam
+
+
+def lr_schedule(config: BIMTConfig) -> Callable[[int], float]:
+    """``step -> learning rate``: ``lr`` throughout (``lr_decay="none"``), or a half cosine
+    from ``lr`` at step 0 down to 0 after the last step (``"cosine"``).
+
+    Examples
+    --------
+    >>> f = lr_schedule(BIMTConfig(steps=100, lr=1e-3, lr_decay="cosine"))
+    >>> [round(f(s), 6) for s in (0, 50, 99)]
+    [0.001, 0.0005, 0.0]
+    >>> lr_schedule(BIMTConfig(steps=100, lr=1e-3))(99)
+    0.001
+    """
+    lr, steps = config.lr, config.steps
+    if config.lr_decay == "none":
+        return lambda step: lr
+    return lambda step: 0.5 * lr * (1 + math.cos(math.pi * min(step, steps) / max(steps, 1)))
 
 
 def bias_schedule(config: BIMTConfig) -> Callable[[int], float]:

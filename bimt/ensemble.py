@@ -53,6 +53,10 @@ def _shared_config(configs: Sequence[BIMTConfig]) -> BIMTConfig:
         if not isinstance(cfg, BIMTConfig):
             raise TypeError(f"Member {i}'s config must be a BIMTConfig; got "
                             f"{type(cfg).__name__}.")
+        if cfg.lr_decay != "none":
+            raise ValueError(f"A batched ensemble trains at a constant learning rate; member "
+                             f"{i} has lr_decay={cfg.lr_decay!r}. Use lr_decay='none', or train "
+                             "it alone with bimt.train.")
         for name, value in cfg.to_dict().items():
             if name not in PER_MEMBER and name not in _IGNORED and value != ref.to_dict()[name]:
                 raise ValueError(f"The members of one ensemble may differ only in "

@@ -19,7 +19,7 @@ import json
 import math
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,7 +30,7 @@ import traincore
 from traincore import FlatAdamW
 
 from .batches import TrainingData, training_data
-from .config import BIMTConfig, bias_schedule, lambda_schedule
+from .config import BIMTConfig, bias_schedule, lambda_schedule, lr_schedule
 from .data import LossFn
 from .engines import ENGINE_CLASSES, Penalty
 from .model import BioMLP
@@ -205,6 +205,15 @@ def _callbacks(model: nn.Module, cfg: BIMTConfig, engine: Any, swapper: Swapper,
     return cbs
 
 
+def _schedules(cfg: BIMTConfig) -> dict[str, Callable[[int], float]]:
+    """Per-step values for :func:`traincore.fit`: lambda, the bias cost, and the learning
+    rate when it decays (left out when constant: such runs stay bit for bit as before)."""
+    out = {"lam": lambda_schedule(cfg), "bias_cost": bias_schedule(cfg)}
+    if cfg.lr_decay != "none":
+        out["lr"] = lr_schedule(cfg)
+    return out
+
+
 def _check_training_memory(model: nn.Module, cfg: BIMTConfig) -> BIMTConfig:
     """Refuse a run whose parameters and their training state would not fit the budget;
     returns ``cfg``."""
@@ -282,8 +291,8 @@ def train(model: nn.Module, x_train: Any, y_train: Any = None, *, steps: int | N
 
     def step(i: int, values: dict[str, float]) -> dict[str, Any]:
         x, y = data.batches.batch(i)
-        done = i + 1  # metrics become floats only at logging steps
-        wanted = done % cfg.log_every == 0 or done == cfg.steps
+        wanted = (i + 1) % cfg.log_every == 0 or i + 1 == cfg.steps  # floats only when logged
+        opt.lr = values.get("lr", cfg.lr)  # scheduled when it decays
         return engine.step(x, y, values["lam"], values["bias_cost"], wanted)
 
     run_config = {"bimt": cfg.to_dict(), "model": model_config(model), "seed": seed,
@@ -292,7 +301,7 @@ def train(model: nn.Module, x_train: Any, y_train: Any = None, *, steps: int | N
         hist = traincore.fit(
             step, cfg.steps, state={"model": model, "optimizer": opt, "bimt": run,
                                     "batches": data.batches},
-            schedules={"lam": lambda_schedule(cfg), "bias_cost": bias_schedule(cfg)},
+            schedules=_schedules(cfg),
             callbacks=[*_callbacks(model, cfg, engine, swapper, run, data), *callbacks],
             log_every=cfg.log_every, log_path=log_path, checkpoint_dir=checkpoint_dir,
             checkpoint_every=cfg.checkpoint_every, resume=resume, config=run_config,

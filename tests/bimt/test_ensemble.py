@@ -98,6 +98,8 @@ def test_ensemble_refuses_what_it_cannot_batch():
                  [BIMTConfig(), BIMTConfig(swap_every=100)])
     with pytest.raises(ValueError, match="full batches"):
         Ensemble([a], BIMTConfig(batch_size=8))
+    with pytest.raises(ValueError, match="constant learning rate; member 0 has lr_decay"):
+        Ensemble([a], BIMTConfig(lr_decay="cosine"))
     with pytest.raises(ValueError, match="embeddings"):
         Ensemble([bimt.build_model("modular-addition", 0)], BIMTConfig())
     with pytest.raises(ValueError, match="at least one"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 
 import pytest
 import torch
@@ -78,6 +79,35 @@ def test_lambda_schedule_and_config_validation() -> None:
         bimt.BIMTConfig(task="ranking")
     with pytest.raises(TypeError, match="unknown setting"):
         bimt.train(bimt.BioMLP([4, 2]), torch.zeros(3, 4), torch.zeros(3, 2), learning=1)
+
+
+def test_cosine_lr_decay_is_scheduled_logged_and_default_off(indep) -> None:
+    f = bimt.lr_schedule(bimt.BIMTConfig(steps=4, lr=1.0, lr_decay="cosine"))
+    assert [round(f(s), 6) for s in range(4)] == [1.0, 0.853553, 0.5, 0.146447]
+    assert bimt.lr_schedule(bimt.BIMTConfig(steps=4, lr=0.5))(3) == 0.5
+    assert "lr_decay" not in bimt.BIMTConfig().to_dict()  # older checkpoints still resume
+    assert bimt.BIMTConfig(lr_decay="cosine").to_dict()["lr_decay"] == "cosine"
+    with pytest.raises(ValueError, match="'lr_decay' of BIMTConfig must be one of"):
+        bimt.BIMTConfig(lr_decay="step")
+    x, y, xt, yt = indep
+    kw = dict(steps=60, x_test=xt, y_test=yt, progress=False, log_every=20, snapshot_every=0,
+              swap_every=1000)
+    constant = bimt.BioMLP([4, 6, 2], seed=0)
+    decayed = copy.deepcopy(constant)
+    h0 = bimt.train(constant, x, y, **kw)
+    h1 = bimt.train(decayed, x, y, lr_decay="cosine", **kw)
+    assert "lr" not in h0.rows[-1]
+    assert h1["lr"] == pytest.approx([2e-3 * 0.5 * (1 + math.cos(math.pi * s / 60))
+                                      for s in (19, 39, 59)])
+    # the first step runs at the full rate, later ones slower: the weights part after step 1
+    one = bimt.BioMLP([4, 6, 2], seed=0)
+    one_decayed = copy.deepcopy(one)
+    bimt.train(one, x, y, **{**kw, "steps": 1})
+    bimt.train(one_decayed, x, y, lr_decay="cosine", **{**kw, "steps": 1})
+    assert all(torch.equal(p, q) for p, q in zip(one.parameters(), one_decayed.parameters(),
+                                                 strict=True))
+    assert not all(torch.equal(p, q) for p, q in zip(constant.parameters(),
+                                                     decayed.parameters(), strict=True))
 
 
 def test_bad_data_is_refused_with_clear_messages() -> None:

@@ -16,7 +16,7 @@ import bimt
 import traincore
 from bimt.cli import main
 from bimt.cost import cost_matrices
-from bimt.incontext import incontext_sequences, last_token_mse
+from bimt.incontext import N_TRAIN, incontext_sequences, last_token_mse
 from bimt.spatial import describe
 from bimt.swap import swap_neurons, swap_pass
 
@@ -301,6 +301,17 @@ def test_incontext_sequences_hold_linear_maps() -> None:
     assert not torch.equal(incontext_sequences(50, seed=1)[0], incontext_sequences(50)[0])
     with pytest.raises(ValueError, match="'t' of the in-context sequences"):
         incontext_sequences(5, t=0)
+
+
+def test_incontext_tasks_differ_only_in_bimt_and_see_fresh_batches() -> None:
+    bimt_task, base = bimt.get_task("in-context"), bimt.get_task("in-context-baseline")
+    differ = {k for k in {*bimt_task.overrides, *base.overrides}
+              if bimt_task.overrides.get(k) != base.overrides.get(k)}
+    assert differ == {"lam", "swap_every"} and base.overrides["lam"] == 0
+    cfg = bimt.BIMTConfig(steps=bimt_task.steps, **bimt_task.overrides)
+    assert cfg.lr_decay == "cosine" and cfg.batch_size == 64
+    # every step of the full run draws sequences no earlier step used
+    assert N_TRAIN >= bimt_task.steps * cfg.batch_size
 
 
 @pytest.mark.slow
