@@ -39,8 +39,9 @@ from .basis import Basis, ExpressionBasis, PolynomialBasis, ProductBasis
 from .evaluate import compile_torch
 from .trajectories import Trajectories
 
-__all__ = ["RATIO", "NOISE_FACTOR", "PRESELECT", "PRECISION", "WINDOW", "basis_values",
-           "noise_level", "Moments", "moments", "Cut", "cut", "evidence", "no_worse", "passes"]
+__all__ = ["RATIO", "NOISE_FACTOR", "NOISE_CREDIT", "PRESELECT", "PRECISION", "WINDOW",
+           "basis_values", "noise_level", "Moments", "moments", "Cut", "cut", "excess",
+           "evidence", "no_worse", "passes"]
 
 #: Largest along/across variance ratio of a reported invariant (on the held-out trajectories):
 #: 1e-2 keeps the invariants at noise 1e-2 (ratios near 1e-3) and rejects slow drifts.
@@ -48,6 +49,10 @@ RATIO = 1e-2
 #: Along-trajectory variance allowed, in units of what the estimated noise explains: the
 #: noise estimate and the first-order propagation are good to a factor of about 2.
 NOISE_FACTOR = 4.0
+#: Share of the noise-explained along-trajectory variance that the ratio test discounts
+#: (module docstring): 1/2, because the estimate n is good to a factor of 2, so that the
+#: discount never exceeds the noise's true share and a drift is still bounded by RATIO.
+NOISE_CREDIT = 1.0
 #: The fit half's ratio test only preselects, at PRESELECT x the ratio (see :func:`cut`).
 PRESELECT = 30.0
 #: Relative precision floor of the data (a noise-free file still has rounding and
@@ -73,6 +78,25 @@ def basis_values(basis: Basis, x: torch.Tensor) -> torch.Tensor:
     return compile_torch(basis.exprs, basis.variables)(x)
 
 
+def _windows(data: Trajectories) -> np.ndarray:
+    """Row indices of every window of :data:`WINDOW` consecutive samples of a trajectory,
+    shape (n_windows, WINDOW) (trajectories shorter than a window have none)."""
+    starts = [np.arange(a, b - WINDOW + 1) for a, b in zip(data.offsets[:-1], data.offsets[1:],
+                                                          strict=True) if b - a >= WINDOW]
+    if not starts:
+        return np.zeros((0, WINDOW), dtype=np.int64)
+    return np.concatenate(starts)[:, None] + np.arange(WINDOW)
+
+
+def _cubic_residual(t: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Residuals of least-squares cubics in time, window by window.
+
+    ``t`` (w, WINDOW) and ``values`` (w, WINDOW, k) -> residuals (w, WINDOW, k)."""
+    tw = (t - t.mean(1, keepdims=True)) / np.ptp(t, axis=1, keepdims=True)
+    q, _ = np.linalg.qr(tw[:, :, None] ** np.arange(4))       # (w, WINDOW, 4)
+    return values - q @ (q.transpose(0, 2, 1) @ values)
+
+
 def noise_level(data: Trajectories) -> tuple[np.ndarray, int]:
     """Estimated noise standard deviation of each variable, and the windows used.
 
@@ -88,25 +112,40 @@ def noise_level(data: Trajectories) -> tuple[np.ndarray, int]:
         Zeros when no trajectory is long enough (then ``windows`` is 0).
     windows : int
     """
-    starts = [np.arange(a, b - WINDOW + 1) for a, b in zip(data.offsets[:-1], data.offsets[1:],
-                                                          strict=True) if b - a >= WINDOW]
-    if not starts:
+    idx = _windows(data)
+    if not len(idx):
         return np.zeros(len(data.variables)), 0
-    idx = np.concatenate(starts)[:, None] + np.arange(WINDOW)  # (n_windows, WINDOW)
     rss = []
     step = max(1, 2 ** 22 // (WINDOW * (4 + len(data.variables))))
     for s in range(0, len(idx), step):
         rows = idx[s:s + step]
-        tw = data.t[rows]
-        tw = (tw - tw.mean(1, keepdims=True)) / np.ptp(tw, axis=1, keepdims=True)
-        design = tw[:, :, None] ** np.arange(4)               # (w, WINDOW, 4)
-        q, _ = np.linalg.qr(design)                             # (w, WINDOW, 4)
-        xw = data.states[rows]                                  # (w, WINDOW, n_vars)
-        res = xw - q @ (q.transpose(0, 2, 1) @ xw)
+        res = _cubic_residual(data.t[rows], data.states[rows])
         rss.append((res ** 2).sum(axis=1))                     # (w, n_vars)
     # the median, not the mean: where the trajectory turns fast (a pericentre) the cubic's
     # own error dominates a few windows, and must not inflate the noise of all the others
     return np.sqrt(np.median(np.concatenate(rss), axis=0) / _CHI2_MEDIAN), len(idx)
+
+
+def _rough(basis: Basis, data: Trajectories, inv_scale: torch.Tensor,
+           device: torch.device) -> np.ndarray:
+    """The rough moment ``R`` (module docstring): residuals of the basis values from local
+    cubics in time, per degree of freedom, times (L - 1)/L as for ``N``."""
+    idx = _windows(data)
+    size = basis.size
+    rough = np.zeros((size, size))
+    if not len(idx):
+        return rough
+    step = max(1, row_chunk_size(size * (WINDOW + 2) * 3) // WINDOW)
+    x = torch.as_tensor(data.states, dtype=torch.float64, device=device)
+    weight = 1.0 - 1.0 / data.lengths[data.trajectory_index[idx[:, 0]]]
+    for s in range(0, len(idx), step):
+        rows = idx[s:s + step]
+        b = (basis_values(basis, x[rows.ravel()]) * inv_scale).cpu().numpy()
+        res = _cubic_residual(data.t[rows], b.reshape(len(rows), WINDOW, size))
+        res = res * np.sqrt(weight[s:s + step])[:, None, None]
+        flat = res.reshape(-1, size)
+        rough += flat.T @ flat
+    return rough / ((WINDOW - 4) * len(idx))
 
 
 @dataclass(frozen=True)
@@ -115,13 +154,14 @@ class Moments:
 
     Attributes
     ----------
-    within, total, noise : ndarray, shape (size, size)
+    within, total, noise, rough : ndarray, shape (size, size)
     samples, trajectories : int
     """
 
     within: np.ndarray
     total: np.ndarray
     noise: np.ndarray
+    rough: np.ndarray
     samples: int
     trajectories: int
 
@@ -170,6 +210,7 @@ def moments(basis: Basis, data: Trajectories, sigma: np.ndarray, scale: np.ndarr
             g = g.transpose(1, 2).reshape(-1, size)                # (c * k, size)
             noise += g.T @ g
     to_np = [(m / n).cpu().numpy() for m in (within, total, noise)]
+    to_np.append(_rough(basis, data, inv_scale, device))
     return Moments(*[(m + m.T) / 2 for m in to_np], samples=n,
                    trajectories=data.n_trajectories)
 
@@ -214,30 +255,48 @@ class Cut:
     candidates: int
 
 
+def excess(m: Moments, credit: float = NOISE_CREDIT) -> np.ndarray:
+    """The along-trajectory moment less the noise credit: the ratio test's numerator.
+
+    ``W - C`` where, in the modes that diagonalise ``W`` and ``N`` together,
+    ``C = credit x min(N, W)``: for every direction theta' C theta is at most ``credit``
+    times theta' W theta (so the result is positive semidefinite, at least
+    ``(1 - credit) W``) and, where ``W`` has full rank, at most ``credit`` times theta' N theta.
+    """
+    nu, psi = _generalised(m.rough, m.within)     # R psi = nu W psi, psi' W psi = 1
+    wp = m.within @ psi
+    return m.within - (wp * (credit * np.minimum(np.clip(nu, 0.0, None), 1.0))) @ wp.T
+
+
 def cut(fit: Moments, held: Moments, ratio: float = RATIO,
-        factor: float = NOISE_FACTOR) -> Cut:
-    """Directions conserved in the fit trajectories and again in the held-out ones."""
+        factor: float = NOISE_FACTOR, credit: float = NOISE_CREDIT) -> Cut:
+    """Directions conserved in the fit trajectories and again in the held-out ones.
+
+    The noise test compares ``W`` with ``factor`` x (``N`` + floor); the ratio test compares
+    the excess ``W - credit N`` with ``ratio`` x ``T`` (module docstring).
+    """
     size = fit.total.shape[0]
     lam, v = _generalised(fit.within, fit.total)           # along/across ratio per direction
     constant = size - v.shape[1]
     spectrum = np.sqrt(np.clip(lam[::-1], 0.0, None))
+    fit_x, held_x = excess(fit, credit), excess(held, credit)
     # fit: noise test, then a loose ratio test inside what passed (PRESELECT x ratio): the
     # across-trajectory variance of the fit half comes from its few trajectory means, which
     # a large basis can fit, so its ratio only preselects and the held-out half decides
     mu, v1 = _generalised(v.T @ fit.within @ v, v.T @ _floor(fit) @ v)
     v1 = v @ v1[:, mu <= factor]
     if v1.shape[1]:
-        rho, w = _generalised(v1.T @ fit.within @ v1, v1.T @ fit.total @ v1)
+        rho, w = _generalised(v1.T @ fit_x @ v1, v1.T @ fit.total @ v1)
         v1 = v1 @ w[:, rho <= min(PRESELECT * ratio, 1.0)]
     candidates = v1.shape[1]
     if candidates:  # held out: the two tests, restricted to the fit's directions
         mu, w = _generalised(v1.T @ held.within @ v1, v1.T @ _floor(held) @ v1)
         v1 = v1 @ w[:, mu <= factor]
     if v1.shape[1]:
-        rho, w = _generalised(v1.T @ held.within @ v1, v1.T @ held.total @ v1)
+        rho, w = _generalised(v1.T @ held_x @ v1, v1.T @ held.total @ v1)
         v1 = v1 @ w[:, rho <= ratio]
     if v1.shape[1]:  # and what the held-out half chose passes the full ratio test on the fit
-        rho, w = _generalised(v1.T @ fit.within @ v1, v1.T @ fit.total @ v1)
+        rho, w = _generalised(v1.T @ fit_x @ v1, v1.T @ fit.total @ v1)
         v1 = v1 @ w[:, rho <= ratio]
     k = v1.shape[1]
     kept = np.sort(lam)[:k]
@@ -253,13 +312,17 @@ def evidence(theta: np.ndarray, fit: Moments, held: Moments) -> dict[str, float]
     Returns
     -------
     dict
-        ``heldout_ratio`` and ``fit_ratio`` (along/across variance), ``heldout_noise`` and
-        ``fit_noise`` (along-trajectory variance over what the noise explains).
+        ``heldout_ratio`` and ``fit_ratio`` (along/across variance), ``heldout_excess`` and
+        ``fit_excess`` (the same less :data:`NOISE_CREDIT` x what the noise explains: the
+        ratio test's statistic, clipped at 0), ``heldout_noise`` and ``fit_noise``
+        (along-trajectory variance over what the noise explains).
     """
     out = {}
     for tag, m in (("heldout", held), ("fit", fit)):
         w = max(float(theta @ m.within @ theta), 0.0)  # >= 0: rounding can dip below
-        out[f"{tag}_ratio"] = w / max(float(theta @ m.total @ theta), 1e-300)
+        t = max(float(theta @ m.total @ theta), 1e-300)
+        out[f"{tag}_ratio"] = w / t
+        out[f"{tag}_excess"] = max(float(theta @ excess(m) @ theta), 0.0) / t
         out[f"{tag}_noise"] = w / max(float(theta @ _floor(m) @ theta), 1e-300)
     return out
 
@@ -282,5 +345,5 @@ def no_worse(theta: np.ndarray, reference: np.ndarray, fit: Moments, held: Momen
 
 def passes(ev: dict[str, float], ratio: float = RATIO, factor: float = NOISE_FACTOR) -> bool:
     """True when the evidence passes both tests on both sets of trajectories."""
-    return all(ev[f"{t}_ratio"] <= ratio and ev[f"{t}_noise"] <= factor
+    return all(ev[f"{t}_excess"] <= ratio and ev[f"{t}_noise"] <= factor
                for t in ("heldout", "fit"))
