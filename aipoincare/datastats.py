@@ -39,7 +39,7 @@ from .basis import Basis, ExpressionBasis, PolynomialBasis, ProductBasis
 from .evaluate import compile_torch
 from .trajectories import Trajectories
 
-__all__ = ["RATIO", "NOISE_FACTOR", "NOISE_CREDIT", "PRESELECT", "PRECISION", "WINDOW",
+__all__ = ["RATIO", "NOISE_FACTOR", "PRESELECT", "PRECISION", "WINDOW",
            "basis_values", "noise_level", "Moments", "moments", "Cut", "cut", "excess",
            "evidence", "no_worse", "passes"]
 
@@ -49,10 +49,6 @@ RATIO = 1e-2
 #: Along-trajectory variance allowed, in units of what the estimated noise explains: the
 #: noise estimate and the first-order propagation are good to a factor of about 2.
 NOISE_FACTOR = 4.0
-#: Share of the noise-explained along-trajectory variance that the ratio test discounts
-#: (module docstring): 1/2, because the estimate n is good to a factor of 2, so that the
-#: discount never exceeds the noise's true share and a drift is still bounded by RATIO.
-NOISE_CREDIT = 1.0
 #: The fit half's ratio test only preselects, at PRESELECT x the ratio (see :func:`cut`).
 PRESELECT = 30.0
 #: Relative precision floor of the data (a noise-free file still has rounding and
@@ -255,49 +251,48 @@ class Cut:
     candidates: int
 
 
-def excess(m: Moments, credit: float = NOISE_CREDIT) -> np.ndarray:
-    """The along-trajectory moment less the noise credit: the ratio test's numerator.
+def excess(m: Moments) -> np.ndarray:
+    """The smooth part of the along-trajectory moment: the ratio test's numerator.
 
-    ``W - C`` where, in the modes that diagonalise ``W`` and ``N`` together,
-    ``C = credit x min(N, W)``: for every direction theta' C theta is at most ``credit``
-    times theta' W theta (so the result is positive semidefinite, at least
-    ``(1 - credit) W``) and, where ``W`` has full rank, at most ``credit`` times theta' N theta.
+    ``W - C`` with ``C = min(R, W)`` in the modes that diagonalise ``W`` and ``R``
+    together: for every direction theta' C theta is at most theta' W theta (the result is
+    positive semidefinite) and, where ``W`` has full rank, at most theta' R theta.
     """
     nu, psi = _generalised(m.rough, m.within)     # R psi = nu W psi, psi' W psi = 1
     wp = m.within @ psi
-    return m.within - (wp * (credit * np.minimum(np.clip(nu, 0.0, None), 1.0))) @ wp.T
+    return m.within - (wp * np.minimum(np.clip(nu, 0.0, None), 1.0)) @ wp.T
+
+
+def _keep(v: np.ndarray, a: np.ndarray, b: np.ndarray, bound: float) -> np.ndarray:
+    """The directions of the span of ``v`` where theta' a theta <= bound theta' b theta."""
+    if not v.shape[1]:
+        return v
+    lam, w = _generalised(v.T @ a @ v, v.T @ b @ v)
+    return v @ w[:, lam <= bound]
 
 
 def cut(fit: Moments, held: Moments, ratio: float = RATIO,
-        factor: float = NOISE_FACTOR, credit: float = NOISE_CREDIT) -> Cut:
+        factor: float = NOISE_FACTOR) -> Cut:
     """Directions conserved in the fit trajectories and again in the held-out ones.
 
-    The noise test compares ``W`` with ``factor`` x (``N`` + floor); the ratio test compares
-    the excess ``W - credit N`` with ``ratio`` x ``T`` (module docstring).
+    The noise test compares ``W`` with ``factor`` x (``N`` + floor), the ratio test the
+    smooth part :func:`excess` of ``W`` with ``ratio`` x ``T`` (module docstring).
     """
     size = fit.total.shape[0]
     lam, v = _generalised(fit.within, fit.total)           # along/across ratio per direction
     constant = size - v.shape[1]
     spectrum = np.sqrt(np.clip(lam[::-1], 0.0, None))
-    fit_x, held_x = excess(fit, credit), excess(held, credit)
-    # fit: noise test, then a loose ratio test inside what passed (PRESELECT x ratio): the
-    # across-trajectory variance of the fit half comes from its few trajectory means, which
-    # a large basis can fit, so its ratio only preselects and the held-out half decides
-    mu, v1 = _generalised(v.T @ fit.within @ v, v.T @ _floor(fit) @ v)
-    v1 = v @ v1[:, mu <= factor]
-    if v1.shape[1]:
-        rho, w = _generalised(v1.T @ fit_x @ v1, v1.T @ fit.total @ v1)
-        v1 = v1 @ w[:, rho <= min(PRESELECT * ratio, 1.0)]
+    # fit: the noise test, then a loose ratio test inside what passed (PRESELECT x ratio):
+    # the across-trajectory variance of the fit half comes from its few trajectory means,
+    # which a large basis can fit, so its ratio only preselects and the held-out half decides
+    v1 = _keep(v, fit.within, _floor(fit), factor)
+    v1 = _keep(v1, excess(fit), fit.total, min(PRESELECT * ratio, 1.0))
     candidates = v1.shape[1]
-    if candidates:  # held out: the two tests, restricted to the fit's directions
-        mu, w = _generalised(v1.T @ held.within @ v1, v1.T @ _floor(held) @ v1)
-        v1 = v1 @ w[:, mu <= factor]
-    if v1.shape[1]:
-        rho, w = _generalised(v1.T @ held_x @ v1, v1.T @ held.total @ v1)
-        v1 = v1 @ w[:, rho <= ratio]
-    if v1.shape[1]:  # and what the held-out half chose passes the full ratio test on the fit
-        rho, w = _generalised(v1.T @ fit_x @ v1, v1.T @ fit.total @ v1)
-        v1 = v1 @ w[:, rho <= ratio]
+    # held out: both tests, restricted to the fit's directions; then what the held-out
+    # half chose passes the full ratio test on the fit half too
+    v1 = _keep(v1, held.within, _floor(held), factor)
+    v1 = _keep(v1, excess(held), held.total, ratio)
+    v1 = _keep(v1, excess(fit), fit.total, ratio)
     k = v1.shape[1]
     kept = np.sort(lam)[:k]
     gap = 0.0
@@ -313,9 +308,10 @@ def evidence(theta: np.ndarray, fit: Moments, held: Moments) -> dict[str, float]
     -------
     dict
         ``heldout_ratio`` and ``fit_ratio`` (along/across variance), ``heldout_excess`` and
-        ``fit_excess`` (the same less :data:`NOISE_CREDIT` x what the noise explains: the
-        ratio test's statistic, clipped at 0), ``heldout_noise`` and ``fit_noise``
-        (along-trajectory variance over what the noise explains).
+        ``fit_excess`` (the smooth part of the along-trajectory variance over the across
+        variance: the ratio test's statistic), ``heldout_noise`` and ``fit_noise``
+        (along-trajectory variance over what the noise explains), ``heldout_rough`` and
+        ``fit_rough`` (over the rough moment's: about 1 when all of it is noise).
     """
     out = {}
     for tag, m in (("heldout", held), ("fit", fit)):
@@ -324,6 +320,8 @@ def evidence(theta: np.ndarray, fit: Moments, held: Moments) -> dict[str, float]
         out[f"{tag}_ratio"] = w / t
         out[f"{tag}_excess"] = max(float(theta @ excess(m) @ theta), 0.0) / t
         out[f"{tag}_noise"] = w / max(float(theta @ _floor(m) @ theta), 1e-300)
+        rough = float(theta @ (m.rough + PRECISION ** 2 * m.total) @ theta)
+        out[f"{tag}_rough"] = w / max(rough, 1e-300)
     return out
 
 
