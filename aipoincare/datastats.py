@@ -51,6 +51,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.stats
 import torch
 
 from traincore import check_memory, row_chunk_size
@@ -59,7 +60,7 @@ from .basis import Basis, ExpressionBasis, PolynomialBasis, ProductBasis
 from .evaluate import compile_torch
 from .trajectories import Trajectories
 
-__all__ = ["RATIO", "NOISE_FACTOR", "PRESELECT", "PRECISION", "WINDOW",
+__all__ = ["RATIO", "NOISE_FACTOR", "SIGNAL", "PRESELECT", "PRECISION", "WINDOW", "SCREEN",
            "basis_values", "noise_level", "Moments", "moments", "Cut", "cut", "excess",
            "evidence", "no_worse", "passes"]
 
@@ -70,6 +71,10 @@ RATIO = 1e-2
 #: Along-trajectory variance allowed, in units of what the estimated noise explains: the
 #: noise estimate and the first-order propagation are good to a factor of about 2.
 NOISE_FACTOR = 4.0
+#: Largest along/across variance ratio with the noise counted (the signal test): a direction
+#: whose variation across trajectories does not stand out from its noise by sqrt(1/0.3),
+#: about 1.8 in rms, is too poorly measured for its smooth part to be told from a drift.
+SIGNAL = 0.3
 #: The fit half's ratio test only preselects, at PRESELECT x the ratio (see :func:`cut`).
 PRESELECT = 30.0
 #: Relative precision floor of the data (a noise-free file still has rounding and
@@ -77,6 +82,10 @@ PRESELECT = 30.0
 PRECISION = 1e-7
 #: Samples per window of the local cubic fits that estimate the noise.
 WINDOW = 7
+#: Chance that a window of pure noise is left out of the rough moment (its states'
+#: residuals above the chi-squared quantile): windows where a cubic does not fit the
+#: trajectory (a spike, a pericentre) are left out, and hardly any others.
+SCREEN = 1e-3
 #: Median of the chi-squared distribution with WINDOW - 4 = 3 degrees of freedom.
 _CHI2_MEDIAN = 2.365973884375338
 _TOTAL_RANK = 1e-11  # directions with less total variance are constant on all the data
@@ -143,26 +152,36 @@ def noise_level(data: Trajectories) -> tuple[np.ndarray, int]:
     return np.sqrt(np.median(np.concatenate(rss), axis=0) / _CHI2_MEDIAN), len(idx)
 
 
-def _rough(basis: Basis, data: Trajectories, inv_scale: torch.Tensor,
+def _rough(basis: Basis, data: Trajectories, sigma: np.ndarray, inv_scale: torch.Tensor,
            device: torch.device) -> np.ndarray:
     """The rough moment ``R`` (module docstring): residuals of the basis values from local
-    cubics in time, per degree of freedom, times (L - 1)/L as for ``N``."""
-    idx = _windows(data)
-    size = basis.size
+    cubics in time, per degree of freedom, times (L - 1)/L as for ``N``, over the windows
+    where the cubics fit the states themselves to within the noise (zero without noise)."""
+    idx, size, noisy = _windows(data), basis.size, sigma > 0
     rough = np.zeros((size, size))
-    if not len(idx):
+    if not len(idx) or not noisy.any():
         return rough
+    # a window whose states' residuals exceed the noise (chi-squared, 1 - SCREEN) is one
+    # where the trajectory turns too fast for a cubic: its residuals are not noise
+    dof = (WINDOW - 4) * int(noisy.sum())
+    limit = float(scipy.stats.chi2.isf(SCREEN, dof))
     step = max(1, row_chunk_size(size * (WINDOW + 2) * 3) // WINDOW)
     x = torch.as_tensor(data.states, dtype=torch.float64, device=device)
     weight = 1.0 - 1.0 / data.lengths[data.trajectory_index[idx[:, 0]]]
+    kept = 0
     for s in range(0, len(idx), step):
         rows = idx[s:s + step]
+        own = _cubic_residual(data.t[rows], data.states[rows])[:, :, noisy]
+        ok = ((own / sigma[noisy]) ** 2).sum(axis=(1, 2)) <= limit
+        rows = rows[ok]
+        kept += len(rows)
+        if not len(rows):
+            continue
         b = (basis_values(basis, x[rows.ravel()]) * inv_scale).cpu().numpy()
         res = _cubic_residual(data.t[rows], b.reshape(len(rows), WINDOW, size))
-        res = res * np.sqrt(weight[s:s + step])[:, None, None]
-        flat = res.reshape(-1, size)
+        flat = (res * np.sqrt(weight[s:s + step][ok])[:, None, None]).reshape(-1, size)
         rough += flat.T @ flat
-    return rough / ((WINDOW - 4) * len(idx))
+    return rough / ((WINDOW - 4) * max(kept, 1))
 
 
 @dataclass(frozen=True)
@@ -227,7 +246,7 @@ def moments(basis: Basis, data: Trajectories, sigma: np.ndarray, scale: np.ndarr
             g = g.transpose(1, 2).reshape(-1, size)                # (c * k, size)
             noise += g.T @ g
     to_np = [(m / n).cpu().numpy() for m in (within, total, noise)]
-    to_np.append(_rough(basis, data, inv_scale, device))
+    to_np.append(_rough(basis, data, sigma, inv_scale, device))
     return Moments(*[(m + m.T) / 2 for m in to_np], samples=n,
                    trajectories=data.n_trajectories)
 
@@ -296,8 +315,9 @@ def cut(fit: Moments, held: Moments, ratio: float = RATIO,
         factor: float = NOISE_FACTOR) -> Cut:
     """Directions conserved in the fit trajectories and again in the held-out ones.
 
-    The noise test compares ``W`` with ``factor`` x (``N`` + floor), the ratio test the
-    smooth part :func:`excess` of ``W`` with ``ratio`` x ``T`` (module docstring).
+    The noise test compares ``W`` with ``factor`` x (``N`` + floor), the signal test with
+    :data:`SIGNAL` x ``T``, the ratio test the smooth part :func:`excess` of ``W`` with
+    ``ratio`` x ``T`` (module docstring).
     """
     size = fit.total.shape[0]
     lam, v = _generalised(fit.within, fit.total)           # along/across ratio per direction
@@ -309,11 +329,12 @@ def cut(fit: Moments, held: Moments, ratio: float = RATIO,
     v1 = _keep(v, fit.within, _floor(fit), factor)
     v1 = _keep(v1, excess(fit), fit.total, min(PRESELECT * ratio, 1.0))
     candidates = v1.shape[1]
-    # held out: both tests, restricted to the fit's directions; then what the held-out
-    # half chose passes the full ratio test on the fit half too
-    v1 = _keep(v1, held.within, _floor(held), factor)
+    # held out: all the tests, restricted to the fit's directions; then what the held-out
+    # half chose passes the full ratio and signal tests on the fit half too (the signal
+    # test not earlier there: the fit half's across-trajectory variance only preselects)
+    v1 = _keep(_keep(v1, held.within, _floor(held), factor), held.within, held.total, SIGNAL)
     v1 = _keep(v1, excess(held), held.total, ratio)
-    v1 = _keep(v1, excess(fit), fit.total, ratio)
+    v1 = _keep(_keep(v1, excess(fit), fit.total, ratio), fit.within, fit.total, SIGNAL)
     k = v1.shape[1]
     kept = np.sort(lam)[:k]
     gap = 0.0
@@ -364,5 +385,5 @@ def no_worse(theta: np.ndarray, reference: np.ndarray, fit: Moments, held: Momen
 
 def passes(ev: dict[str, float], ratio: float = RATIO, factor: float = NOISE_FACTOR) -> bool:
     """True when the evidence passes both tests on both sets of trajectories."""
-    return all(ev[f"{t}_excess"] <= ratio and ev[f"{t}_noise"] <= factor
-               for t in ("heldout", "fit"))
+    return all(ev[f"{t}_excess"] <= ratio and ev[f"{t}_noise"] <= factor and
+               ev[f"{t}_ratio"] <= SIGNAL for t in ("heldout", "fit"))
