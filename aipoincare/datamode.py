@@ -106,7 +106,7 @@ def _vectors(cutv: np.ndarray, scale: np.ndarray, bas: Any, fit: datastats.Momen
             for i, c in rat.items():
                 th[i] = float(c)
             if rat and datastats.passes(datastats.evidence(th * scale, fit, held), ratio) and \
-                    datastats.no_worse(th * scale, col * scale, fit, held):
+                    datastats.no_worse(th * scale, col * scale, fit, held, ratio=ratio):
                 return rat
         return None
 

@@ -373,19 +373,25 @@ def evidence(theta: np.ndarray, fit: Moments, held: Moments) -> dict[str, float]
 
 
 def no_worse(theta: np.ndarray, reference: np.ndarray, fit: Moments, held: Moments,
-             factor: float = 2.0) -> bool:
+             factor: float = 2.0, ratio: float = RATIO) -> bool:
     """True when ``theta`` (e.g. rationalised) varies along the trajectories at most
     ``factor`` times as much as ``reference`` (the float vector it approximates), both
-    normalised by their total variance, on all the trajectories (plus the precision floor).
+    normalised by their total variance, on all the trajectories (plus the precision floor),
+    and so does the smooth part of that variation (:func:`excess`; plus ``ratio / 10``).
 
     On clean data this rejects a rational approximation that the noise floor alone would let
-    through (the floor of a noise-free file is its precision, not a noise).
+    through (the floor of a noise-free file is its precision, not a noise); on noisy data,
+    where the whole variation is mostly noise, one that adds a drift (a coefficient rounded
+    to a fraction that is off by more than the noise): it may add at most a tenth of the
+    ratio bound to the smooth part.
     """
-    def along(v: np.ndarray) -> float:
-        w = sum(float(v @ m.within @ v) * m.samples for m in (fit, held))
+    def along(v: np.ndarray, smooth: bool) -> float:
+        w = sum(float(v @ (excess(m) if smooth else m.within) @ v) * m.samples
+                for m in (fit, held))
         t = sum(float(v @ m.total @ v) * m.samples for m in (fit, held))
         return w / max(t, 1e-300)
-    return along(theta) <= factor * along(reference) + PRECISION ** 2
+    return along(theta, False) <= factor * along(reference, False) + PRECISION ** 2 and \
+        along(theta, True) <= factor * along(reference, True) + ratio / 10
 
 
 def passes(ev: dict[str, float], ratio: float = RATIO, factor: float = NOISE_FACTOR) -> bool:
