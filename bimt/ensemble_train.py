@@ -186,6 +186,13 @@ def _adam(ens: Ensemble, work: _Work) -> None:
     cfg = ens.config
     ens.t += 1
     b1, b2 = cfg.betas
+    if work.fused:  # one learning rate and weight decay: torch's fused AdamW, one pass
+        work.step.fill_(ens.t)
+        torch._fused_adamw_([ens.flat], [ens.grad], [ens.m1], [ens.m2], [], [work.step],
+                            lr=ens.lr_scalar, beta1=b1, beta2=b2,
+                            weight_decay=ens.wd_scalar, eps=cfg.eps, amsgrad=False,
+                            maximize=False)
+        return
     bc1, bc2 = 1 - b1 ** ens.t, 1 - b2 ** ens.t
     if ens.decay is not None:
         ens.flat.mul_(ens.decay)
@@ -216,6 +223,11 @@ class _Work:
         self.d = [new(ens.size, o, points) for o in hidden]    # SiLU's derivative
         self.flat = torch.empty_like(ens.flat)                 # the sign; lr / bc1
         self.denom = torch.empty_like(ens.flat)
+        # torch's fused AdamW (the same update in one pass over the moments) where every
+        # member has the same learning rate and weight decay and this torch has it
+        self.fused = (ens.lr_scalar is not None and ens.wd_scalar is not None and
+                      hasattr(torch, "_fused_adamw_"))
+        self.step = ens.flat.new_zeros(())
         # views made once (each costs a few µs per step otherwise): biases as columns, the
         # SiLU outputs (computed in place in z) transposed for the weight gradients
         self.bias = [None if b is None else b[:, :, None] for b in ens.biases]
