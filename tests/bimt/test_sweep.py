@@ -160,6 +160,26 @@ def test_plot_sweep(tmp_path):
         bimt.plot_sweep(rows, tmp_path / "q.txt")
 
 
+def test_saved_pictures_are_written_whole_and_closed(tmp_path):
+    """plot_sweep and draw save through one helper: the file in the path's format, written
+    atomically (no temporary left), the figure closed; without a path it stays open."""
+    import matplotlib.pyplot as plt
+
+    rows = [{"lam": lam, "seed": s, "modularity": 0.1 * s, "test_loss": 1e-3 * (s + 1)}
+            for lam in (1e-3, 1e-2) for s in range(2)]
+    model = bimt.BioMLP([3, 5, 2], seed=0)
+    written = [(bimt.plot_sweep(rows, tmp_path / "s.svg"), "s.svg", b"<?xm"),
+               (bimt.draw(model, tmp_path / "n.pdf"), "n.pdf", b"%PDF")]
+    for fig, name, magic in written:
+        assert (tmp_path / name).read_bytes()[:4] == magic
+        assert not plt.fignum_exists(fig.number)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["n.pdf", "s.svg"]
+    kept = [bimt.plot_sweep(rows), bimt.draw(model)]
+    assert all(plt.fignum_exists(fig.number) for fig in kept)
+    for fig in kept:
+        plt.close(fig)
+
+
 # -- a real Dask cluster ---------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def dask_client():
