@@ -310,6 +310,28 @@ def _table(out: str | os.PathLike[str] | None) -> Iterator[tuple[traincore.Resul
         yield traincore.ResultTable(folder / RESULTS_NAME, KEY_FIELDS), folder
 
 
+def _written(table: traincore.ResultTable, folder: Path | None,
+             on_chunk: Callable[[int, int], None] | None, done: int, total: int) -> None:
+    """After a chunk: the CSV rewritten from the table (with a folder), then ``on_chunk``."""
+    if folder is not None:
+        write_csv(table.rows(), folder / CSV_NAME)
+    if on_chunk is not None:
+        on_chunk(done, total)
+
+
+def _check_run(members: list[dict[str, Any]], settings: Mapping[str, Any], chunk: int | None,
+               dtype: str, processes: bool, workers: int) -> bool:
+    """Refuse bad settings before anything runs; True when the chunks will run on threads
+    of this process (which share torch's thread setting: it is set once for the sweep)."""
+    _config(get_task(members[0]["task"]), settings, members[0]["steps"])
+    if chunk is not None:
+        traincore.check_int(chunk, "chunk", ge=1, fix="members per batched chunk")
+    traincore.check_choice(dtype, "dtype", DTYPES)
+    traincore.check_bool(processes, "processes")
+    traincore.check_int(workers, "workers", ge=0, fix="0 runs in this process")
+    return not processes and workers > 0
+
+
 def sweep(task: str | Task, seeds: Iterable[int] | int = range(8),
           lam: Iterable[float] | float | None = None, steps: int | None = None, *,
           out: str | os.PathLike[str] | None = None, scheduler: str | None = None,
@@ -375,29 +397,16 @@ def sweep(task: str | Task, seeds: Iterable[int] | int = range(8),
     ([(0, 0.001), (1, 0.001)], ['active_neurons', 'chunk_members', 'chunk_seconds'])
     """
     members = sweep_grid(task, seeds, lam, steps)
-    _config(get_task(members[0]["task"]), settings, members[0]["steps"])  # refuse bad ones now
-    if chunk is not None:
-        traincore.check_int(chunk, "chunk", ge=1, fix="members per batched chunk")
-    traincore.check_choice(dtype, "dtype", DTYPES)
-    traincore.check_bool(processes, "processes")
-    traincore.check_int(workers, "workers", ge=0, fix="0 runs in this process")
-    # threads of this process share torch's setting: set it once for the whole sweep
-    shared = client is None and not processes and workers > 0 and \
-        traincore.resolve_scheduler(scheduler) is None
+    shared = _check_run(members, settings, chunk, dtype, processes, workers) and \
+        client is None and traincore.resolve_scheduler(scheduler) is None
     fn = functools.partial(train_chunk, dtype=dtype, device=device,
                            threads=0 if shared else threads, settings=dict(settings))
     with _table(out) as (table, folder), _client(client, scheduler, workers, processes) as c, \
             traincore.cpu_threads(threads if shared else 0):
-        def written(done: int, total: int) -> None:
-            if folder is not None:
-                write_csv(table.rows(), folder / CSV_NAME)
-            if on_chunk is not None:
-                on_chunk(done, total)
-
         rows = traincore.run_chunks(members, fn, table, client=c,
                                     chunk_size=chunk_size(len(members), c, chunk),
                                     group_by=("task", "steps"), show_progress=progress,
-                                    progress=written)
-        if folder is not None:
-            write_csv(table.rows(), folder / CSV_NAME)
+                                    progress=functools.partial(_written, table, folder,
+                                                               on_chunk))
+        _written(table, folder, None, 0, 0)
     return rows
