@@ -10,8 +10,9 @@ so that ``aipoincare discover bad.toml`` reports a bad file at once.
 
 import sys
 import types
-from importlib import import_module
 from typing import TYPE_CHECKING, Any
+
+from traincore.lazy import lazy_attributes
 
 from .canonical import CanonicalForm, canonical_form
 from .datasystem import DataSystem
@@ -58,17 +59,7 @@ if TYPE_CHECKING:  # for type checkers and readers: the same names, imported eag
     from .simulate import simulate, write_trajectories
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'aipoincare' has no attribute {name!r}")
-    value = getattr(import_module(f".{module}", __name__), name)
-    globals()[name] = value  # the next access is a plain attribute
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_attributes(globals(), _LAZY)
 
 
 class _Package(types.ModuleType):

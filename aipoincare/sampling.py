@@ -26,6 +26,7 @@ import torch
 
 from traincore import check_int, check_type, numpy_rng, resolve_device
 
+from .datafile import as_numbers, load_array, read_lines
 from .errors import DataFileError, NoSamplesError
 from .evaluate import compile_jacobian_torch, compile_torch
 from .specs import SamplingSpec
@@ -199,26 +200,20 @@ def _is_float(text: str) -> bool:
 def _load_npy(path: Path, names: Sequence[str]) -> np.ndarray:
     """States from a ``.npy`` array, shape (n_rows, n_vars), float64."""
     n_vars, shown = len(names), str(path)
-    try:
-        arr = np.load(path, allow_pickle=False)  # never unpickle: that could run code
-    except (OSError, ValueError) as exc:
-        raise DataFileError(f"The data file {shown!r} is not a readable .npy array "
-                            f"({exc}); save it with numpy.save.") from None
+    arr = load_array(path, "data file", ".npy array", "numpy.save")
     if arr.ndim == 1 and n_vars == 1:
         arr = arr[:, None]
     if arr.ndim != 2:
         raise DataFileError(f"The data file {shown!r} must hold a 2-D array (rows = states, "
                             f"{n_vars} columns); got shape {arr.shape}.")
-    if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
-        raise DataFileError(f"The data file {shown!r} must hold numbers; got dtype "
-                            f"{arr.dtype}.")
+    arr = as_numbers(arr, f"The data file {shown!r}")
     if arr.shape[1] != n_vars:
         raise DataFileError(
             f"The data file {shown!r} has {arr.shape[1]} columns; expected {n_vars} "
             f"({', '.join(names)}), one per variable in order.")
     if arr.shape[0] == 0:
         raise DataFileError(f"The data file {shown!r} has no rows; add one state per row.")
-    return np.asarray(arr, dtype=np.float64)
+    return arr
 
 
 def load_states(path: str | os.PathLike[str], variables: Sequence[str]) -> np.ndarray:
@@ -251,13 +246,7 @@ def load_states(path: str | os.PathLike[str], variables: Sequence[str]) -> np.nd
                             "folder).")
     if path.suffix.lower() == ".npy":
         return _load_npy(path, names)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        why = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-        raise DataFileError(f"The data file {shown!r} cannot be read: {why}; give a CSV or "
-                            ".npy file.") from None
-    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    lines = [ln for _, ln in read_lines(path, "data file", "CSV or .npy")]
     if not lines:
         raise DataFileError(f"The data file {shown!r} is empty; write one state per row, "
                             f"columns {', '.join(names)}.")

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from .datafile import as_numbers, load_array, read_lines
 from .errors import DataFileError
 
 __all__ = ["Trajectories", "load_trajectories", "MIN_SAMPLES", "MIN_TRAJECTORIES",
@@ -237,14 +238,7 @@ def load_trajectories(path: str | os.PathLike[str], variables: Sequence[str]) ->
 
 def _read_csv(p: Path, names: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     shown = str(p)
-    try:
-        text = p.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        why = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-        raise DataFileError(f"The trajectory file {shown!r} cannot be read: {why}; give a "
-                            "CSV, .npy or .npz file.") from None
-    numbered = [(i + 1, ln) for i, ln in enumerate(text.splitlines())
-                if ln.strip() and not ln.lstrip().startswith("#")]
+    numbered = read_lines(p, "trajectory file", "CSV, .npy or .npz")
     expected = ["trajectory", "t", *names]
     if not numbered:
         raise DataFileError(f"The trajectory file {shown!r} is empty; write the header "
@@ -287,18 +281,11 @@ def _read_csv(p: Path, names: list[str]) -> tuple[np.ndarray, np.ndarray, np.nda
 
 
 def _load_array(p: Path) -> Any:
-    try:
-        return np.load(p, allow_pickle=False)  # never unpickle: that could run code
-    except (OSError, ValueError) as exc:
-        raise DataFileError(f"The trajectory file {str(p)!r} is not a readable numpy file "
-                            f"({exc}); save it with numpy.save or numpy.savez.") from None
+    return load_array(p, "trajectory file", "numpy file", "numpy.save or numpy.savez")
 
 
 def _numeric(arr: np.ndarray, what: str, p: Path) -> np.ndarray:
-    if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
-        raise DataFileError(f"{what} of the trajectory file {str(p)!r} must hold numbers; "
-                            f"got dtype {arr.dtype}.")
-    return np.asarray(arr, dtype=np.float64)
+    return as_numbers(arr, f"{what} of the trajectory file {str(p)!r}")
 
 
 def _read_npy(p: Path, names: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -9,8 +9,10 @@
 - *batched, 1 process*: ``bimt.sweep(..., workers=0)``, one chunk of all members in this
   process, one thread;
 - *batched, N workers* (``--workers N``, default: the cores): the same sweep on a local Dask
-  cluster of N single-threaded worker processes, in chunks of members / N (start-up of the
-  cluster included).
+  cluster of N single-threaded worker processes, in chunks of members / N (the default
+  chunk size; the cluster's start-up and shutdown included);
+- *batched, N threads*: the same on a local cluster of N worker threads of this process
+  (``processes=False``: nothing to start, but Python's interpreter lock is shared).
 
 Throughput is networks x steps per second of wall time; the CPU seconds of this process
 are shown too (they do not depend on what else loads the machine as much as wall time).
@@ -45,11 +47,12 @@ def sequential(seeds: list[int], steps: int) -> tuple[float, float]:
     return time.perf_counter() - w0, time.process_time() - c0
 
 
-def batched(members: int, steps: int, workers: int, chunk: int) -> tuple[float, float]:
+def batched(members: int, steps: int, workers: int, chunk: int | None,
+            processes: bool = True) -> tuple[float, float]:
     """Wall and CPU seconds (of this process) of one sweep."""
     w0, c0 = time.perf_counter(), time.process_time()
     rows = bimt.sweep("independence", seeds=range(members), lam=[1e-3], steps=steps,
-                      workers=workers, chunk=chunk, progress=False)
+                      workers=workers, processes=processes, chunk=chunk, progress=False)
     assert len(rows) == members
     return time.perf_counter() - w0, time.process_time() - c0
 
@@ -73,8 +76,10 @@ def main() -> None:
     wall, cpu = batched(m, steps, 0, args.chunk or m)
     results["batched"] = {"wall": wall, "cpu": cpu}
     if args.workers > 0:
-        w, _ = batched(m, steps, args.workers, max(1, -(-m // args.workers)))
+        w, _ = batched(m, steps, args.workers, None)
         results["workers"] = {"n": args.workers, "wall": w}
+        w, c = batched(m, steps, args.workers, None, processes=False)
+        results["threads"] = {"n": args.workers, "wall": w, "cpu": c}
     sw, sc = sequential(list(range(sample)), steps)
     scale = m / sample
     results["sequential"] = {"wall": sw * scale, "cpu": sc * scale, "measured_wall": sw}
@@ -88,8 +93,10 @@ def main() -> None:
               seq, results["sequential"]["cpu"]),
              (f"bimt.sweep, 1 process, chunks of {args.chunk or m}", wall, cpu)]
     if "workers" in results:
-        lines.append((f"bimt.sweep, local cluster of {args.workers} workers",
+        lines.append((f"bimt.sweep, local cluster of {args.workers} processes",
                       results["workers"]["wall"], float("nan")))
+        lines.append((f"bimt.sweep, local cluster of {args.workers} threads",
+                      results["threads"]["wall"], results["threads"]["cpu"]))
     for name, w, c in lines:
         print(f"{name:44s} {w:9.1f} {c:9.1f} {m * steps / w:12.0f} {seq / w:6.1f}x")
     if args.json:

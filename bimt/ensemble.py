@@ -195,6 +195,8 @@ class Ensemble:
         self.lr = self._per_member(lrs)
         wd = [c.weight_decay for c in configs]
         self.decay = None if not any(wd) else 1 - self.lr * self._per_member(wd)
+        #: the one weight decay of all members (None when they differ)
+        self.wd_scalar = wd[0] if len(set(wd)) == 1 else None
         self._penalty: dict[tuple[float, bool], torch.Tensor] = {}
 
     def _stacked(self, per_param: dict[str, torch.Tensor]) -> torch.Tensor:

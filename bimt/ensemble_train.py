@@ -160,6 +160,11 @@ class _Slots:
 
     def __init__(self, ens: Ensemble, x: torch.Tensor, y: torch.Tensor, kind: str) -> None:
         self.x = ens._gather_inputs(x).transpose(1, 2).contiguous()  # (M, widths[0], n)
+        self.xt = self.x.transpose(1, 2)
+        # d loss / d z = scale (z - target): 2 / (n n_out) for the mean squared error, 1 / n
+        # for the mean cross-entropy
+        self.scale = (2.0 / (y.shape[1] * y.shape[2]) if kind == "regression" else
+                      1.0 / y.shape[1])
         if kind == "regression":  # targets in output-slot order, (M, n_out, n)
             self.value = self.grad = y.gather(2, ens.out_perm[:, None, :].expand_as(y)
                                               ).transpose(1, 2).contiguous()
@@ -176,72 +181,112 @@ def _loss_values(z: torch.Tensor, target: torch.Tensor, kind: str) -> torch.Tens
     return F.cross_entropy(z, target, reduction="none").mean(1)  # z: (M, classes, n)
 
 
-def _adam(ens: Ensemble) -> None:
+def _adam(ens: Ensemble, work: _Work) -> None:
     """The AdamW update of :class:`traincore.FlatAdamW`, member-wise learning rates."""
     cfg = ens.config
     ens.t += 1
     b1, b2 = cfg.betas
+    if work.fused:  # one learning rate and weight decay: torch's fused AdamW, one pass
+        work.step.fill_(ens.t)
+        torch._fused_adamw_([ens.flat], [ens.grad], [ens.m1], [ens.m2], [], [work.step],
+                            lr=ens.lr_scalar, beta1=b1, beta2=b2,
+                            weight_decay=ens.wd_scalar, eps=cfg.eps, amsgrad=False,
+                            maximize=False)
+        return
     bc1, bc2 = 1 - b1 ** ens.t, 1 - b2 ** ens.t
     if ens.decay is not None:
         ens.flat.mul_(ens.decay)
     ens.m1.lerp_(ens.grad, 1 - b1)
     ens.m2.mul_(b2).addcmul_(ens.grad, ens.grad, value=1 - b2)
-    denom = ens.m2.sqrt().mul_(1 / math.sqrt(bc2)).add_(cfg.eps)
+    denom = torch.sqrt(ens.m2, out=work.denom).mul_(1 / math.sqrt(bc2)).add_(cfg.eps)
     if ens.lr_scalar is not None:
         ens.flat.addcdiv_(ens.m1, denom, value=-ens.lr_scalar / bc1)
     else:  # (-lr / bc1) * m / denom, the same rounding as the scalar form
-        ens.flat.addcdiv_(ens.m1 * (-ens.lr / bc1), denom)
+        ens.flat.addcdiv_(torch.div(ens.lr, -bc1, out=work.flat).mul_(ens.m1), denom)
 
 
-def _forward(ens: Ensemble, s: _Slots) -> tuple[torch.Tensor, list[Any]]:
-    """Outputs (M, n_out, n) in slot order and what the backward needs per hidden layer."""
+class _Work:
+    """The buffers of one step, allocated once for a whole run.
+
+    Every product and elementwise pass of :func:`_step` writes into these instead of a
+    fresh tensor: at sweep sizes a step's tensors are hundreds of kB each, and allocating
+    and faulting in a new one per operation cost about a third of the step.
+    """
+
+    def __init__(self, ens: Ensemble, points: int) -> None:
+        new = ens.flat.new_empty
+        outs = [w.shape[1] for w in ens.weights]
+        self.z = [new(ens.size, o, points) for o in outs]      # pre-activations, outputs
+        self.g = [new(ens.size, o, points) for o in outs]      # d loss / d z
+        hidden = outs[:-1]
+        self.s = [new(ens.size, o, points) for o in hidden]    # sigmoid(z) of SiLU layers
+        self.d = [new(ens.size, o, points) for o in hidden]    # SiLU's derivative
+        self.flat = torch.empty_like(ens.flat)                 # the sign; lr / bc1
+        self.denom = torch.empty_like(ens.flat)
+        # torch's fused AdamW (the same update in one pass over the moments) where every
+        # member has the same learning rate and weight decay and this torch has it
+        self.fused = (ens.lr_scalar is not None and ens.wd_scalar is not None and
+                      hasattr(torch, "_fused_adamw_"))
+        self.step = ens.flat.new_zeros(())
+        # views made once (each costs a few µs per step otherwise): biases as columns, the
+        # SiLU outputs (computed in place in z) transposed for the weight gradients
+        self.bias = [None if b is None else b[:, :, None] for b in ens.biases]
+        self.zt = [z.transpose(1, 2) for z in self.z]
+
+
+def _forward(ens: Ensemble, s: _Slots, work: _Work) -> tuple[torch.Tensor, list[Any]]:
+    """Outputs (M, n_out, n) in slot order and, per hidden layer, ``(h, h transposed, s or
+    z)``: what the backward needs."""
     last = len(ens.weights) - 1
     h, saved = s.x, []
     for k in range(last + 1):
-        b = ens.biases[k]
-        z = torch.baddbmm(b[:, :, None], ens.weights[k], h) if b is not None else \
-            torch.bmm(ens.weights[k], h)  # (M, out, n)
+        b, z = work.bias[k], work.z[k]
+        if b is not None:  # (M, out, n)
+            torch.baddbmm(b, ens.weights[k], h, out=z)
+        else:
+            torch.bmm(ens.weights[k], h, out=z)
         if k == last:
             return z, saved
         if ens.activation == "silu":  # one exponential: silu(z) = z s, s = sigmoid(z)
-            sig = torch.sigmoid(z)
+            sig = torch.sigmoid(z, out=work.s[k])
             h = z.mul_(sig)
-            saved.append((h, sig))
+            saved.append((h, work.zt[k], sig))
         else:
             h = ens.act(z)
-            saved.append((h, z))
+            saved.append((h, h.transpose(1, 2), z))
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _hidden_gradient(ens: Ensemble, g: torch.Tensor, h: torch.Tensor, other: torch.Tensor
-                     ) -> torch.Tensor:
-    """d loss / d z of a hidden layer from d loss / d h (``g``, overwritten)."""
+def _hidden_gradient(ens: Ensemble, g: torch.Tensor, h: torch.Tensor, other: torch.Tensor,
+                     d: torch.Tensor) -> torch.Tensor:
+    """d loss / d z of a hidden layer from d loss / d h (``g``, overwritten; ``d`` a buffer)."""
     if ens.activation == "silu":  # silu'(z) = s (1 + z (1 - s)) = s + h - h s
-        return g.mul_(torch.addcmul(other + h, h, other, value=-1))
+        return g.mul_(torch.add(other, h, out=d).addcmul_(h, other, value=-1))
     return ens.act_bwd(g, other)
 
 
-def _step(ens: Ensemble, s: _Slots, kind: str, factor: float, bias_on: bool,
+def _step(ens: Ensemble, s: _Slots, work: _Work, kind: str, factor: float, bias_on: bool,
           metrics: bool) -> dict[str, torch.Tensor]:
     """One training step of every member; per-member metrics when ``metrics``."""
-    z, saved = _forward(ens, s)
+    z, saved = _forward(ens, s, work)
     found = {}
     if metrics:
         found = {"train_loss": _loss_values(z, s.value, kind),
                  "connection_cost": connection_costs(ens)}
     if kind == "regression":  # d loss / d z, as bimt.Loss.gradient, per member
-        g = z.sub_(s.grad).mul_(2.0 / s.grad[0].numel())
+        g = z.sub_(s.grad).mul_(s.scale)
     else:
-        g = torch.softmax(z, 1).sub_(s.grad).mul_(1.0 / z.shape[2])
+        g = torch.softmax(z, 1, out=work.g[-1]).sub_(s.grad).mul_(s.scale)
     for k in range(len(ens.weights) - 1, -1, -1):  # backward, into the flat gradient
-        h = saved[k - 1][0] if k else s.x
-        torch.bmm(g, h.transpose(1, 2), out=ens.gw[k])  # (M, out, n) @ (M, n, in)
+        torch.bmm(g, saved[k - 1][1] if k else s.xt, out=ens.gw[k])  # (M,out,n) @ (M,n,in)
         if ens.gb[k] is not None:
             torch.sum(g, 2, out=ens.gb[k])
         if k:
-            g = _hidden_gradient(ens, torch.bmm(ens.weights_t[k], g), *saved[k - 1])
-    ens.grad.addcmul_(ens.flat.sign(), ens.penalty_weights(factor, bias_on))
-    _adam(ens)
+            h, _, other = saved[k - 1]
+            g = _hidden_gradient(ens, torch.bmm(ens.weights_t[k], g, out=work.g[k - 1]),
+                                 h, other, work.d[k - 1])
+    ens.grad.addcmul_(torch.sign(ens.flat, out=work.flat), ens.penalty_weights(factor, bias_on))
+    _adam(ens, work)
     return found
 
 
@@ -318,12 +363,13 @@ def fit_ensemble(ens: Ensemble, x: Any, y: Any, x_test: Any = None, y_test: Any 
                            f"Training {ens.size} networks on {x.shape[1]} points",
                            "train fewer members per chunk")
     state: dict[str, Any] = {"slots": None, "swap_seconds": 0.0, "last": {}}
+    work = _Work(ens, x.shape[1])
 
     def step(i: int, values: dict[str, float]) -> dict[str, Any]:
         if state["slots"] is None:
             state["slots"] = _Slots(ens, x, y, kind)
         last = i + 1 == cfg.steps
-        found = _step(ens, state["slots"], kind, values["lam"], values["bias_cost"] > 0, last)
+        found = _step(ens, state["slots"], work, kind, values["lam"], values["bias_cost"] > 0, last)
         if last:
             state["last"] = found
         return {}

@@ -45,6 +45,20 @@ def _format_of(path: str | os.PathLike[str], allowed: Sequence[str]) -> str:
     return ext
 
 
+def _save(fig: Any, path: str | os.PathLike[str], fmt: str | None, dpi: int) -> None:
+    """Write ``fig`` to ``path`` atomically (rendered in memory first) and close it.
+
+    ``fmt`` is what :func:`_format_of` returned for ``path``, checked before any drawing.
+    """
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format=fmt, dpi=dpi, bbox_inches="tight")
+    with traincore.atomic_write(path, "wb") as fh:
+        fh.write(buffer.getbuffer())
+    plt.close(fig)
+
+
 def neuron_positions(model: nn.Module) -> list[np.ndarray]:
     """Drawing positions of every row's neurons: one (n, 2) array per row, inputs first.
 
@@ -189,11 +203,7 @@ def draw(model: nn.Module, path: str | os.PathLike[str] | None = None, *, ax: An
         fig = ax.figure
     _render(model, ax, color_modules, threshold, title, max_width, labels, analysis)
     if path is not None:
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format=fmt, dpi=dpi, bbox_inches="tight")
-        with traincore.atomic_write(path, "wb") as fh:
-            fh.write(buffer.getbuffer())
-        plt.close(fig)
+        _save(fig, path, fmt, dpi)
     return fig
 
 

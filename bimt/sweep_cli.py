@@ -34,15 +34,24 @@ def add_sweep_parser(sub: Any) -> argparse.ArgumentParser:
     sw.add_argument("--scheduler", default=None, help="Dask scheduler address "
                     "tcp://HOST:PORT (default: DASK_SCHEDULER_ADDRESS, else this machine)")
     sw.add_argument("--workers", type=int_arg(0), default=None,
-                    help="with no scheduler: local worker processes (default: one per core "
-                    "when there is more than one chunk; 0 runs in this process)")
-    sw.add_argument("--chunk", type=int_arg(1), default=64,
-                    help="networks per batched chunk, one Dask task each (64)")
+                    help="with no scheduler: local workers (default: one per core for "
+                    f"{SPLIT} networks or more; 0 runs in this process)")
+    sw.add_argument("--in-process", action="store_true",
+                    help="local workers as threads of this process: nothing to start, a "
+                    "little slower than worker processes")
+    sw.add_argument("--chunk", type=int_arg(1), default=None,
+                    help="networks per batched chunk, one Dask task each (default: split "
+                    "evenly over the workers, at most 64)")
     sw.add_argument("--dtype", choices=("float32", "float64"), default="float32",
                     help="float type of the training (float32)")
     sw.add_argument("--device", default="cpu", help="where each chunk trains (cpu)")
     sw.add_argument("--progress", action="store_true", help="show a progress bar")
     return sw
+
+
+#: Networks from which the command line shares a sweep out over the cores by default (fewer
+#: train in well under the seconds a local cluster's worker processes take to start).
+SPLIT = 16
 
 
 def _cores() -> int:
@@ -80,16 +89,17 @@ def sweep_command(args: argparse.Namespace) -> int:
     traincore.resolve_scheduler(args.scheduler)
     members = sweep_grid(task, seeds, lams, args.steps)
     out = traincore.ensure_writable_dir(Path(args.out))
-    chunks = -(-len(seeds) // args.chunk) * len({m["lam"] for m in members})
     workers = args.workers if args.workers is not None else \
-        (min(_cores(), chunks) if chunks > 1 else 0)
+        (_cores() if len(members) >= SPLIT and _cores() > 1 else 0)
+    kind = "threads" if args.in_process else "worker processes"
     where = args.scheduler or os.environ.get(traincore.SCHEDULER_ENV) or \
-        (f"a local cluster of {workers} worker processes" if workers else "this process")
+        (f"a local cluster of {workers} {kind}" if workers else "this process")
     print(f"bimt: sweep of {task.name}: {len(members)} networks ({len(seeds)} seeds x "
-          f"{len(members) // len(seeds)} lambdas, {members[0]['steps']} steps) in chunks of "
-          f"at most {args.chunk} on {where} -> {out}", flush=True)
+          f"{len(members) // len(seeds)} lambdas, {members[0]['steps']} steps) on {where} "
+          f"-> {out}", flush=True)
     rows = sweep(task, seeds, lams, args.steps, out=out, scheduler=args.scheduler,
-                 workers=workers, chunk=args.chunk, dtype=args.dtype, device=args.device,
+                 workers=workers, processes=not args.in_process, chunk=args.chunk,
+                 dtype=args.dtype, device=args.device,
                  progress=True if args.progress else None,
                  on_chunk=lambda done, total: print(f"  {done}/{total} networks done",
                                                     flush=True))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import math
 import os
 from collections.abc import Mapping, Sequence
@@ -10,9 +9,7 @@ from typing import Any
 
 import numpy as np
 
-import traincore
-
-from .plotting import _format_of
+from .plotting import _format_of, _save
 
 __all__ = ["plot_sweep", "phase_table"]
 
@@ -112,10 +109,6 @@ def plot_sweep(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike[str] |
                  f"{', '.join(tasks) or 'sweep'}: {len(rows)} networks", fontsize=11)
     fig.tight_layout()
     if path is not None:
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format=fmt, dpi=dpi, bbox_inches="tight")
-        with traincore.atomic_write(path, "wb") as fh:
-            fh.write(buffer.getbuffer())
-        plt.close(fig)
+        _save(fig, path, fmt, dpi)
     return fig
 

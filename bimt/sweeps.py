@@ -49,14 +49,18 @@ if TYPE_CHECKING:  # pragma: no cover
     import pandas
     from distributed import Client
 
-__all__ = ["sweep", "train_chunk", "sweep_grid", "parse_seeds", "parse_lams", "load_sweep",
-           "sweep_frame", "write_csv", "KEY_FIELDS", "RESULTS_NAME", "CSV_NAME"]
+__all__ = ["sweep", "train_chunk", "chunk_size", "sweep_grid", "parse_seeds", "parse_lams",
+           "load_sweep", "sweep_frame", "write_csv", "KEY_FIELDS", "RESULTS_NAME", "CSV_NAME",
+           "MAX_CHUNK"]
 
 #: The fields that identify a member's row in ``results.jsonl``.
 KEY_FIELDS = ("task", "steps", "seed", "lam")
 RESULTS_NAME = "results.jsonl"
 CSV_NAME = "results.csv"
 DTYPES = ("float32", "float64")
+#: Most networks in one chunk by default: past this a chunk's activations outgrow the CPU
+#: caches and a step costs more per network (benchmarks/bench_sweep.py).
+MAX_CHUNK = 64
 #: Settings that the grid itself sets, so they cannot be keyword overrides of a sweep.
 _GRID_FIELDS = ("lam", "steps", "progress", "batch_size")
 
@@ -264,14 +268,32 @@ def sweep_frame(rows: Sequence[Mapping[str, Any]]) -> pandas.DataFrame:
 
 # -- the sweep --------------------------------------------------------------------------------
 @contextlib.contextmanager
-def _client(client: Client | None, scheduler: str | None, workers: int
+def _client(client: Client | None, scheduler: str | None, workers: int, processes: bool
             ) -> Iterator[Client | None]:
     if client is not None:
         yield client
         return
     local = traincore.check_int(workers, "workers", ge=0, fix="0 runs in this process") > 0
-    with traincore.cluster(scheduler, n_workers=workers or None, local=local) as c:
+    with traincore.cluster(scheduler, n_workers=workers or None, local=local,
+                           processes=processes) as c:
         yield c
+
+
+def chunk_size(members: int, client: Client | None, chunk: int | None) -> int:
+    """Networks per chunk: ``chunk``, or by default the members split evenly over the
+    cluster's worker threads (all in one chunk without a cluster), at most
+    :data:`MAX_CHUNK`.
+
+    Examples
+    --------
+    >>> chunk_size(64, None, None), chunk_size(64, None, 16), chunk_size(1000, None, None)
+    (64, 16, 64)
+    """
+    if chunk is not None:
+        return traincore.check_int(chunk, "chunk", ge=1, fix="members per batched chunk")
+    slots = 1 if client is None else max(1, sum(
+        w.get("nthreads", 1) for w in client.scheduler_info()["workers"].values()))
+    return max(1, min(MAX_CHUNK, -(-members // slots)))
 
 
 @contextlib.contextmanager
@@ -288,11 +310,34 @@ def _table(out: str | os.PathLike[str] | None) -> Iterator[tuple[traincore.Resul
         yield traincore.ResultTable(folder / RESULTS_NAME, KEY_FIELDS), folder
 
 
+def _written(table: traincore.ResultTable, folder: Path | None,
+             on_chunk: Callable[[int, int], None] | None, done: int, total: int) -> None:
+    """After a chunk: the CSV rewritten from the table (with a folder), then ``on_chunk``."""
+    if folder is not None:
+        write_csv(table.rows(), folder / CSV_NAME)
+    if on_chunk is not None:
+        on_chunk(done, total)
+
+
+def _check_run(members: list[dict[str, Any]], settings: Mapping[str, Any], chunk: int | None,
+               dtype: str, processes: bool, workers: int) -> bool:
+    """Refuse bad settings before anything runs; True when the chunks will run on threads
+    of this process (which share torch's thread setting: it is set once for the sweep)."""
+    _config(get_task(members[0]["task"]), settings, members[0]["steps"])
+    if chunk is not None:
+        traincore.check_int(chunk, "chunk", ge=1, fix="members per batched chunk")
+    traincore.check_choice(dtype, "dtype", DTYPES)
+    traincore.check_bool(processes, "processes")
+    traincore.check_int(workers, "workers", ge=0, fix="0 runs in this process")
+    return not processes and workers > 0
+
+
 def sweep(task: str | Task, seeds: Iterable[int] | int = range(8),
           lam: Iterable[float] | float | None = None, steps: int | None = None, *,
           out: str | os.PathLike[str] | None = None, scheduler: str | None = None,
-          workers: int = 0, client: Client | None = None, chunk: int = 64,
-          dtype: str = "float32", device: str = "cpu", threads: int = 1,
+          workers: int = 0, processes: bool = True, client: Client | None = None,
+          chunk: int | None = None, dtype: str = "float32", device: str = "cpu",
+          threads: int = 1,
           progress: bool | None = None,
           on_chunk: Callable[[int, int], None] | None = None,
           **settings: Any) -> list[dict[str, Any]]:
@@ -315,12 +360,19 @@ def sweep(task: str | Task, seeds: Iterable[int] | int = range(8),
     scheduler : str, optional
         A Dask scheduler address (``tcp://host:8786``); default ``DASK_SCHEDULER_ADDRESS``.
     workers : int
-        With no address: 0 runs the chunks in this process, ``N`` on a local cluster of
-        ``N`` worker processes.
+        With no address: 0 runs the chunks in this process, one after another; ``N`` on a
+        local cluster of ``N`` workers.
+    processes : bool
+        Local cluster only: its workers are processes (True: each starts in a few seconds,
+        then the cores work fully in parallel) or threads of this process (False: nothing
+        to start, but Python's interpreter lock keeps two threads from quite doubling the
+        speed; torch then uses ``threads`` threads in all, set for the whole sweep).
     client : distributed.Client, optional
         An open Dask client to use instead (then ``scheduler`` and ``workers`` are unused).
-    chunk : int
-        Members per chunk (one batched model, one Dask task).
+    chunk : int, optional
+        Members per chunk (one batched model, one Dask task); default: the members split
+        evenly over the cluster's workers, at most :data:`MAX_CHUNK` (see
+        :func:`chunk_size`).
     dtype : "float32" or "float64"
     device : str
         Where each chunk trains (``"cpu"``; ``"cuda"`` on GPU workers).
@@ -345,21 +397,16 @@ def sweep(task: str | Task, seeds: Iterable[int] | int = range(8),
     ([(0, 0.001), (1, 0.001)], ['active_neurons', 'chunk_members', 'chunk_seconds'])
     """
     members = sweep_grid(task, seeds, lam, steps)
-    _config(get_task(members[0]["task"]), settings, members[0]["steps"])  # refuse bad ones now
-    traincore.check_int(chunk, "chunk", ge=1, fix="members per batched chunk")
-    traincore.check_choice(dtype, "dtype", DTYPES)
-    fn = functools.partial(train_chunk, dtype=dtype, device=device, threads=threads,
-                           settings=dict(settings))
-    with _table(out) as (table, folder), _client(client, scheduler, workers) as c:
-        def written(done: int, total: int) -> None:
-            if folder is not None:
-                write_csv(table.rows(), folder / CSV_NAME)
-            if on_chunk is not None:
-                on_chunk(done, total)
-
-        rows = traincore.run_chunks(members, fn, table, client=c, chunk_size=chunk,
+    shared = _check_run(members, settings, chunk, dtype, processes, workers) and \
+        client is None and traincore.resolve_scheduler(scheduler) is None
+    fn = functools.partial(train_chunk, dtype=dtype, device=device,
+                           threads=0 if shared else threads, settings=dict(settings))
+    with _table(out) as (table, folder), _client(client, scheduler, workers, processes) as c, \
+            traincore.cpu_threads(threads if shared else 0):
+        rows = traincore.run_chunks(members, fn, table, client=c,
+                                    chunk_size=chunk_size(len(members), c, chunk),
                                     group_by=("task", "steps"), show_progress=progress,
-                                    progress=written)
-        if folder is not None:
-            write_csv(table.rows(), folder / CSV_NAME)
+                                    progress=functools.partial(_written, table, folder,
+                                                               on_chunk))
+        _written(table, folder, None, 0, 0)
     return rows

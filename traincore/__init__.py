@@ -7,8 +7,7 @@ on Dask (a cluster, ordered maps, chunked grids into crash-safe result tables). 
 and bimt use these and have no copy of their own.
 """
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .chunks import run_chunks
 from .distributed import (
@@ -27,6 +26,7 @@ from .io import (
     atomic_write_text,
     ensure_writable_dir,
 )
+from .lazy import lazy_attributes
 from .lock import LOCK_NAME, DirectoryLock, DirectoryLockedError, lock_directory
 from .memory import MemoryBudgetError, check_memory, format_bytes, memory_budget
 from .results import ResultTable, rows_to_frame
@@ -101,17 +101,7 @@ if TYPE_CHECKING:  # for type checkers and readers: the same names, imported eag
     from .state import History, Loop, NonFiniteError
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'traincore' has no attribute {name!r}")
-    value = getattr(import_module(f".{module}", __name__), name)
-    globals()[name] = value  # the next access is a plain attribute
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_attributes(globals(), _LAZY)
 
 __version__ = "0.1.0"
 

@@ -139,10 +139,12 @@ def _local_cluster(n_workers: int | None, processes: bool) -> Iterator[Client]:
     n = _cpu_count() if n_workers is None else n_workers
     # one single-threaded worker per core: training and linear algebra in a task use one
     # thread each (Dask's nanny also sets OMP_NUM_THREADS=1 in worker processes)
+    # worker processes talk over the loopback interface only; in-process workers use Dask's
+    # in-memory transport, which takes no host
+    where = {"host": "127.0.0.1"} if processes else {}
     try:
         local = distributed.LocalCluster(
-            n_workers=n, threads_per_worker=1, processes=processes,
-            host="127.0.0.1",               # local work stays on the loopback interface
+            n_workers=n, threads_per_worker=1, processes=processes, **where,
             dashboard_address=None,         # no dashboard, so no clash on port 8787 ...
             scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},  # at all
             silence_logs=logging.ERROR,     # worker restarts are handled: not the user's news

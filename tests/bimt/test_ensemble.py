@@ -72,6 +72,26 @@ def test_members_equal_separate_runs_classification_folded_settings():
     _check_members(ens, result, runs)
 
 
+@pytest.mark.parametrize("activation, bias", [("tanh", True), ("relu", False), ("gelu", True)])
+def test_members_equal_separate_runs_other_activations(activation, bias):
+    # the step's generic path (SiLU has its own), with and without biases
+    g = torch.Generator().manual_seed(7)
+    x = torch.rand(2, 40, 3, generator=g, dtype=torch.float64) * 2 - 1
+    y = torch.stack([x[..., 0] * x[..., 1], x[..., 2] ** 2], -1)
+    common = dict(steps=300, swap_every=50, lam=2e-3)
+
+    def model(s: int) -> bimt.BioMLP:
+        return bimt.BioMLP([3, 8, 8, 2], activation=activation, bias=bias, seed=s).double()
+
+    ens = Ensemble([model(s) for s in range(2)], BIMTConfig(**common))
+    result = fit_ensemble(ens, x, y, x, y)
+    runs = []
+    for s in range(2):
+        m = model(s)
+        runs.append((m, _separate(m, (x[s], y[s], x[s], y[s]), s, **common)))
+    _check_members(ens, result, runs)
+
+
 def test_swap_pass_keeps_functions_and_lowers_costs():
     models = [bimt.BioMLP([4, 10, 10, 3], seed=s).double() for s in range(4)]
     ens = Ensemble(models, BIMTConfig())

@@ -148,6 +148,15 @@ def test_cli_writes_table_picture_and_skips_on_rerun(tmp_path, capsys):
     assert (tmp_path / "results.jsonl").read_text() == before
 
 
+def test_cli_in_process_workers(tmp_path, capsys):
+    args = ["sweep", "independence", "--seeds", "0:4", "--steps", "20", "--out",
+            str(tmp_path), "--workers", "2", "--in-process"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "a local cluster of 2 threads" in out and "4/4 networks done" in out
+    assert [r["chunk_members"] for r in load_sweep(tmp_path)] == [2] * 4
+
+
 def test_plot_sweep(tmp_path):
     rows = [{"lam": lam, "seed": s, "modularity": 0.1 * s + lam, "test_loss": 1e-3 * (s + 1),
              "task": "t"} for lam in (0.0, 1e-3, 1e-2) for s in range(3)]
@@ -158,6 +167,58 @@ def test_plot_sweep(tmp_path):
         bimt.plot_sweep([], tmp_path / "q.png")
     with pytest.raises(ValueError, match="must end in"):
         bimt.plot_sweep(rows, tmp_path / "q.txt")
+
+
+def test_saved_pictures_are_written_whole_and_closed(tmp_path):
+    """plot_sweep and draw save through one helper: the file in the path's format, written
+    atomically (no temporary left), the figure closed; without a path it stays open."""
+    import matplotlib.pyplot as plt
+
+    rows = [{"lam": lam, "seed": s, "modularity": 0.1 * s, "test_loss": 1e-3 * (s + 1)}
+            for lam in (1e-3, 1e-2) for s in range(2)]
+    model = bimt.BioMLP([3, 5, 2], seed=0)
+    written = [(bimt.plot_sweep(rows, tmp_path / "s.svg"), "s.svg", b"<?xm"),
+               (bimt.draw(model, tmp_path / "n.pdf"), "n.pdf", b"%PDF")]
+    for fig, name, magic in written:
+        assert (tmp_path / name).read_bytes()[:4] == magic
+        assert not plt.fignum_exists(fig.number)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["n.pdf", "s.svg"]
+    kept = [bimt.plot_sweep(rows), bimt.draw(model)]
+    assert all(plt.fignum_exists(fig.number) for fig in kept)
+    for fig in kept:
+        plt.close(fig)
+
+
+def _same_rows(rows: list[dict], ref: list[dict]) -> None:
+    for row, r in zip(rows, ref, strict=True):
+        assert {k: v for k, v in row.items() if k != "chunk_seconds"} == \
+            {k: v for k, v in r.items() if k != "chunk_seconds"}
+
+
+def test_in_process_workers_equal_one_process_and_keep_torch_threads():
+    before = torch.get_num_threads()
+    rows = bimt.sweep("independence", seeds=range(4), lam=[1e-2], steps=60, dtype="float64",
+                      workers=2, processes=False)
+    assert [r["chunk_members"] for r in rows] == [2] * 4  # split evenly over 2 threads
+    assert torch.get_num_threads() == before
+    _same_rows(rows, bimt.sweep("independence", seeds=range(4), lam=[1e-2], steps=60,
+                                dtype="float64", chunk=2))
+
+
+def test_default_chunks_split_the_members_over_the_workers():
+    from bimt.sweeps import MAX_CHUNK, chunk_size
+
+    class Client:  # what chunk_size reads of a distributed.Client
+        def scheduler_info(self):
+            return {"workers": {"a": {"nthreads": 2}, "b": {"nthreads": 1}}}
+
+    assert chunk_size(64, Client(), None) == 22  # 3 worker threads
+    assert chunk_size(64, None, None) == 64 == MAX_CHUNK
+    assert chunk_size(10_000, Client(), None) == MAX_CHUNK
+    assert chunk_size(2, Client(), None) == 1
+    assert chunk_size(64, Client(), 5) == 5
+    with pytest.raises(ValueError, match="chunk"):
+        chunk_size(64, None, 0)
 
 
 # -- a real Dask cluster ---------------------------------------------------------------------
@@ -174,10 +235,11 @@ def test_cluster_rows_equal_separate_runs(dask_client, tmp_path):
                       dtype="float64", chunk=2, client=dask_client, out=tmp_path)
     local = bimt.sweep("independence", seeds=range(3), lam=[1e-2], steps=STEPS,
                        dtype="float64", chunk=2)
-    for row, ref in zip(rows, local, strict=True):
-        assert {k: v for k, v in row.items() if k != "chunk_seconds"} == \
-            {k: v for k, v in ref.items() if k != "chunk_seconds"}
+    _same_rows(rows, local)
     _assert_row_is_run(rows[2], 2, 1e-2)
+    by_default = bimt.sweep("independence", seeds=range(4), lam=[1e-2], steps=20,
+                            client=dask_client)
+    assert [r["chunk_members"] for r in by_default] == [2] * 4  # one chunk per worker
 
 
 @pytest.mark.slow

@@ -263,6 +263,17 @@ def test_progress_bar_on_request(tmp_path, capsys):
     assert capsys.readouterr().err == ""
 
 
+def test_in_process_cluster_runs_chunks_on_threads(tmp_path):
+    # processes=False: Dask's in-memory transport (a host would break it), workers as threads
+    with cluster(n_workers=2, processes=False) as threads:
+        assert threads.scheduler.address.startswith("inproc://")
+        assert len(threads.scheduler_info()["workers"]) == 2
+        table = ResultTable(tmp_path / "r.jsonl", ["seed", "lam"])
+        rows = run_chunks(GRID, fake_train, table, client=threads, chunk_size=3)
+    assert rows == run_chunks(GRID, fake_train, ResultTable(tmp_path / "a.jsonl",
+                                                            ["seed", "lam"]), chunk_size=3)
+
+
 # -- on a real cluster: 2 worker processes -------------------------------------------------
 @pytest.fixture(scope="module")
 def client():
