@@ -8,7 +8,9 @@ constant along each trajectory of the data, with no derivatives:
 2. the noise level of each variable is estimated from the data (:mod:`aipoincare.datastats`);
 3. on the fit half, the directions theta whose along-trajectory variation is explained by
    that noise and is small against the variation across trajectories (generalised
-   eigenproblems of the centred basis values); on the held-out half, the same two tests
+   eigenproblems of the centred basis values; only the smooth part of the variation counts
+   against the ratio, the noise's own share measured on each function by local cubic fits);
+   on the held-out half, the same two tests
    again, restricted to those directions: only what passes both counts (``nullity``);
 4. a sparse basis (the float RREF, or the paper's L1 rotation), each vector rationalised
    when the rational one passes the same tests (:mod:`aipoincare.sparsify`);
@@ -16,7 +18,8 @@ constant along each trajectory of the data, with no derivatives:
    (:mod:`aipoincare.independence`);
 6. with equations given too, the certificates of the equation mode; otherwise each
    invariant carries its data evidence (``Invariant.evidence``: the held-out along/across
-   variance ratio and the along-trajectory variance in units of the noise): evidence, not a
+   variance ratios, with and without the noise's share, and the along-trajectory variance
+   in units of the noise): evidence, not a
    proof, and ``verified`` stays false.
 
 References
@@ -103,7 +106,7 @@ def _vectors(cutv: np.ndarray, scale: np.ndarray, bas: Any, fit: datastats.Momen
             for i, c in rat.items():
                 th[i] = float(c)
             if rat and datastats.passes(datastats.evidence(th * scale, fit, held), ratio) and \
-                    datastats.no_worse(th * scale, col * scale, fit, held):
+                    datastats.no_worse(th * scale, col * scale, fit, held, ratio=ratio):
                 return rat
         return None
 
@@ -211,10 +214,10 @@ def _invariants(run: stages.Run, ds: DataSystem, problem: stages.Problem,
         ev, vec = evidences[k], conserved.vectors[k]
         out.append(Invariant(
             expr=conserved.exprs[k], verified=False, method="data", residual=ev["heldout_ratio"],
-            detail=(f"{NOT_A_PROOF}: along/across-trajectory variance ratio "
-                    f"{ev['heldout_ratio']:.1e} on {ev['heldout_trajectories']} held-out "
-                    f"trajectories (at most {ev['max_ratio']:g}), variation "
-                    f"{ev['heldout_noise']:.2g} x the noise's"),
+            detail=(f"{NOT_A_PROOF}: smooth along/across-trajectory variance ratio "
+                    f"{ev['heldout_excess']:.1e} on {ev['heldout_trajectories']} held-out "
+                    f"trajectories (at most {ev['max_ratio']:g}; {ev['heldout_ratio']:.1e} "
+                    f"with the noise), variation {ev['heldout_noise']:.2g} x the noise's"),
             coefficients={problem.basis.labels[i]: c for i, c in vec.items()}, evidence=ev))
     return out
 
@@ -225,7 +228,8 @@ def discover_data(system: DataSystem, basis: Any = None, *,
 
     The settings are those of :class:`DiscoveryConfig`; ``points`` and ``exact`` do not
     apply (every sample is used; counts are statistical), ``tol`` replaces the largest
-    held-out along/across variance ratio (:data:`aipoincare.datastats.RATIO`).
+    ratio of the smooth along-trajectory variance to the across-trajectory variance
+    (:data:`aipoincare.datastats.RATIO`).
     """
     check_type(system, "system", DataSystem, "an aipoincare DataSystem")
     cfg = replace_fields(config or DiscoveryConfig(), settings, "discover()")
@@ -287,8 +291,9 @@ def _notes(run: stages.Run, system: DataSystem, data: Trajectories, sigma: np.nd
         f"Trajectory data: {data.n_trajectories} trajectories, {data.n_samples} samples; "
         f"fit on {(data.n_trajectories + 1) // 2}, tested on the other "
         f"{data.n_trajectories // 2} (held out). Counts are statistical: an invariant is "
-        f"reported when its along-trajectory variation is explained by the noise and below "
-        f"{ratio:g} of its variation across trajectories, on both halves.")
+        f"reported when its along-trajectory variation is explained by the noise and its "
+        f"smooth part (a drift) is below {ratio:g} of its variation across trajectories, on "
+        "both halves.")
     level = ", ".join(f"{v} {s:.2g}" for v, s in zip(data.variables, sigma, strict=True))
     run.notes.append(f"Estimated noise (std, local cubic fits in {windows} windows): {level}."
                      if windows else "Noise not estimated (no trajectory has "

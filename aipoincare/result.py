@@ -49,9 +49,11 @@ class Invariant:
         Basis label -> coefficient (sympy Rational or float).
     evidence : dict or None
         Found in trajectory data: the data evidence (``heldout_ratio``, ``fit_ratio``:
-        along/across-trajectory variance; ``heldout_noise``, ``fit_noise``: along-trajectory
-        variance over what the noise explains; the trajectory counts and thresholds). None
-        in the equation mode.
+        along/across-trajectory variance; ``heldout_excess``, ``fit_excess``: the same for
+        the smooth part of the along-trajectory variance, the tested one;
+        ``heldout_noise``, ``fit_noise``: along-trajectory variance over what the noise
+        explains; ``heldout_rough``, ``fit_rough``: over the measured non-smooth part; the
+        trajectory counts and thresholds). None in the equation mode.
     """
 
     expr: sympy.Expr

@@ -62,7 +62,7 @@ EXPECT = {
     "07_trajectories": [
         "nullity 2, independent 2",
         "4*m1**2 + m2**2          verified=False",
-        "noise 0.1    estimated 1.1e-01: independent 0: nothing",
+        "noise 0.01   estimated 1.1e-02: independent 2",
         "Lorenz from data, noise 0: nullity 0, independent 0",
         "Lorenz from data, noise 0.1: nullity 0, independent 0",
         "with equations: 2 of 2 verified",
