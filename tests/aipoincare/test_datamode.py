@@ -194,6 +194,42 @@ def test_rough_moment_is_the_noise_share(noise: float) -> None:
             assert x == pytest.approx(w - r, rel=0.2) and x > 0.3 * w
 
 
+def test_rough_moment_leaves_out_windows_the_cubics_do_not_fit(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rossler's z spikes faster than a cubic over 7 samples follows: without the window
+    screening the cubic's own error there would count as noise (about 3 times the real
+    noise of z at 1%), and credit a drift of z-like functions as noise."""
+    ross = example("rossler")
+    data = simulate(ross, 16, 10.0, samples=100, noise=1e-2, seed=0)
+    basis = PolynomialBasis(ross.variables, 1)
+    sigma, _ = datastats.noise_level(data)
+
+    def rough_over_noise() -> np.ndarray:
+        m = datastats.moments(basis, data, sigma, np.ones(basis.size), torch.device("cpu"))
+        return np.diag(m.rough) / np.diag(m.noise)
+
+    np.testing.assert_allclose(rough_over_noise(), 1.0, rtol=0.15)
+    monkeypatch.setattr(datastats, "SCREEN", 0.0)  # keep every window
+    assert rough_over_noise()[2] > 2.0
+
+
+def moments1(within: float, rough: float) -> datastats.Moments:
+    """One basis function: along-trajectory variance ``within``, total 1, noise = rough."""
+    return datastats.Moments(np.array([[within]]), np.array([[1.0]]), np.array([[rough]]),
+                             np.array([[rough]]), samples=1000, trajectories=10)
+
+
+@pytest.mark.parametrize("within, kept", [(0.2, 1), (0.5, 0)])
+def test_signal_test(within: float, kept: int) -> None:
+    """All of the along-trajectory variation is noise (the smooth part is 0, the noise test
+    passes): the direction is kept while that noise is below SIGNAL of the total variance,
+    and rejected above, however small its smooth part."""
+    m = moments1(within, within)
+    assert float(datastats.excess(m)[0, 0]) == pytest.approx(0.0, abs=1e-12)
+    assert datastats.cut(m, m).vectors.shape[1] == kept
+    assert datastats.passes(datastats.evidence(np.ones(1), m, m)) is bool(kept)
+
+
 @pytest.mark.slow
 def test_large_basis_correlated_invariants(monkeypatch: pytest.MonkeyPatch) -> None:
     """Kepler's 70-function basis at 1% noise (the benchmark's system and data): on these
