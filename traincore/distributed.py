@@ -142,13 +142,21 @@ def _local_cluster(n_workers: int | None, processes: bool) -> Iterator[Client]:
     # worker processes talk over the loopback interface only; in-process workers use Dask's
     # in-memory transport, which takes no host
     where = {"host": "127.0.0.1"} if processes else {}
+    import dask.config
+
+    # no dashboard, so none of what feeds it: the workers' statistical profiler samples the
+    # task thread's stack every 10 ms (and the GIL monitor every 1 ms), which costs a task of
+    # many small torch calls several percent
+    quiet = {"distributed.worker.profile.enabled": False,
+             "distributed.admin.system-monitor.gil.enabled": False}
     try:
-        local = distributed.LocalCluster(
-            n_workers=n, threads_per_worker=1, processes=processes, **where,
-            dashboard_address=None,         # no dashboard, so no clash on port 8787 ...
-            scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},  # at all
-            silence_logs=logging.ERROR,     # worker restarts are handled: not the user's news
-        )
+        with dask.config.set(quiet):
+            local = distributed.LocalCluster(
+                n_workers=n, threads_per_worker=1, processes=processes, **where,
+                dashboard_address=None,         # no dashboard, so no clash on port 8787 ...
+                scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},  # at all
+                silence_logs=logging.ERROR,     # worker restarts are handled: not the user's news
+            )
     except RuntimeError as exc:
         raise RuntimeError(f"A local Dask cluster could not start ({' '.join(str(exc).split())});"
                            " a script that starts one needs `if __name__ == \"__main__\":`, "

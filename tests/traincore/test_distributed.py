@@ -281,9 +281,18 @@ def client():
         yield dask_client
 
 
+def _profiling() -> tuple[bool, bool]:
+    import dask.config
+
+    return (dask.config.get("distributed.worker.profile.enabled"),
+            dask.config.get("distributed.admin.system-monitor.gil.enabled"))
+
+
 @pytest.mark.slow
 def test_cluster_rows_equal_a_local_run(tmp_path, client):
     assert len(client.scheduler_info()["workers"]) == 2
+    # no dashboard: the workers do not profile their tasks for one
+    assert set(client.run(_profiling).values()) == {(False, False)}
     local = run_chunks(GRID, fake_train, ResultTable(tmp_path / "a.jsonl", ["seed", "lam"]),
                        chunk_size=3, group_by=["lam"])
     table = ResultTable(tmp_path / "b.jsonl", ["seed", "lam"])
