@@ -12,7 +12,9 @@
   cluster of N single-threaded worker processes, in chunks of members / N (the default
   chunk size; the cluster's start-up and shutdown included);
 - *batched, N threads*: the same on a local cluster of N worker threads of this process
-  (``processes=False``: nothing to start, but Python's interpreter lock is shared).
+  (``processes=False``: nothing to start, but Python's interpreter lock is shared);
+- *batched, 1 process, N torch threads*: one chunk of all members in this process, each
+  tensor operation on N threads (``threads=N``).
 
 Throughput is networks x steps per second of wall time; the CPU seconds of this process
 are shown too (they do not depend on what else loads the machine as much as wall time).
@@ -48,11 +50,12 @@ def sequential(seeds: list[int], steps: int) -> tuple[float, float]:
 
 
 def batched(members: int, steps: int, workers: int, chunk: int | None,
-            processes: bool = True) -> tuple[float, float]:
+            processes: bool = True, threads: int = 1) -> tuple[float, float]:
     """Wall and CPU seconds (of this process) of one sweep."""
     w0, c0 = time.perf_counter(), time.process_time()
     rows = bimt.sweep("independence", seeds=range(members), lam=[1e-3], steps=steps,
-                      workers=workers, processes=processes, chunk=chunk, progress=False)
+                      workers=workers, processes=processes, chunk=chunk, threads=threads,
+                      progress=False)
     assert len(rows) == members
     return time.perf_counter() - w0, time.process_time() - c0
 
@@ -80,6 +83,8 @@ def main() -> None:
         results["workers"] = {"n": args.workers, "wall": w}
         w, c = batched(m, steps, args.workers, None, processes=False)
         results["threads"] = {"n": args.workers, "wall": w, "cpu": c}
+        w, c = batched(m, steps, 0, args.chunk or m, threads=args.workers)
+        results["intra_op"] = {"n": args.workers, "wall": w, "cpu": c}
     sw, sc = sequential(list(range(sample)), steps)
     scale = m / sample
     results["sequential"] = {"wall": sw * scale, "cpu": sc * scale, "measured_wall": sw}
@@ -97,6 +102,8 @@ def main() -> None:
                       results["workers"]["wall"], float("nan")))
         lines.append((f"bimt.sweep, local cluster of {args.workers} threads",
                       results["threads"]["wall"], results["threads"]["cpu"]))
+        lines.append((f"bimt.sweep, 1 process, {args.workers} torch threads",
+                      results["intra_op"]["wall"], results["intra_op"]["cpu"]))
     for name, w, c in lines:
         print(f"{name:44s} {w:9.1f} {c:9.1f} {m * steps / w:12.0f} {seq / w:6.1f}x")
     if args.json:
