@@ -145,7 +145,12 @@ def _vectors(cutv: np.ndarray, scale: np.ndarray, bas: Any, fit: datastats.Momen
             if np.linalg.matrix_rank(np.array(rows + [row]), tol=1e-9) < len(rows) + 1:
                 rat = None
         if rat is None:  # keep the float vector
-            wj = w[:, j] / np.abs(w[:, j]).max()
+            wj = w[:, j]
+            if not datastats.passes(datastats.evidence(wj * scale, fit, held), ratio):
+                # the RREF's pivot tolerance zeroed entries that mattered: its projection
+                # onto the span that passed the tests passes them (every direction there does)
+                wj = q @ (q.T @ wj)
+            wj = wj / np.abs(wj).max()
             wj[np.abs(wj) < 1e-9] = 0.0
             rat = {int(i): sympy.Float(wj[i], 15) for i in np.nonzero(wj)[0]}
         rows.append(np.array([float(rat.get(i, 0)) for i in range(bas.size)]))
