@@ -7,11 +7,13 @@ constant along each trajectory of the data, with no derivatives:
 1. the trajectories are split at random (seeded) into a fit half and a held-out half;
 2. the noise level of each variable is estimated from the data (:mod:`aipoincare.datastats`);
 3. on the fit half, the directions theta whose along-trajectory variation is explained by
-   that noise and is small against the variation across trajectories (generalised
-   eigenproblems of the centred basis values; only the smooth part of the variation counts
-   against the ratio, the noise's own share measured on each function by local cubic fits);
-   on the held-out half, the same two tests
-   again, restricted to those directions: only what passes both counts (``nullity``);
+   that noise (a loose preselection: a span, not a choice); on the held-out half, within
+   that span, the directions whose along-trajectory variation is also small against the
+   variation across trajectories (generalised eigenproblems of the centred basis values;
+   only the smooth part of the variation counts against the ratio, the noise's own share
+   measured on each function by local cubic fits); then every test again, at full
+   strength, on the fit half: only what passes all of them on both halves counts
+   (``nullity``);
 4. a sparse basis (the float RREF, or the paper's L1 rotation), each vector rationalised
    when the rational one passes the same tests (:mod:`aipoincare.sparsify`);
 5. functional independence at the data states, as for equations
@@ -305,7 +307,8 @@ def _notes(run: stages.Run, system: DataSystem, data: Trajectories, sigma: np.nd
                      f"{datastats.WINDOW} samples): the data are taken as noise-free.")
     if found.candidates > found.vectors.shape[1]:
         run.notes.append(f"{found.candidates - found.vectors.shape[1]} direction(s) preselected "
-                         "on the fit trajectories failed on the held-out ones: not reported.")
+                         "on the fit trajectories (by the noise test) failed on the held-out ones or in the fit "
+                         "half's full tests: not reported.")
     if found.constant:
         run.notes.append(f"{found.constant} combination(s) of the basis are constant on all "
                          "the data (identities of the basis or constraints): not counted.")

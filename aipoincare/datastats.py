@@ -40,11 +40,21 @@ without invariants of the benchmark (three simulation seeds, noise up to 10%) no
 passes the noise and signal tests together, whatever its ratio.
 
 The tests are decided by generalised symmetric eigenproblems (the Rayleigh quotients'
-minima over subspaces): the fit trajectories preselect (the noise test, and the ratio test
-loosened :data:`PRESELECT` times: their across-trajectory variance rests on a few
-trajectory means, which a large basis overfits), the held-out ones decide (all three tests,
-restricted to the preselected directions), and what they keep must pass the full ratio
-and signal tests on the fit trajectories too.
+minima over subspaces; every direction of a span kept by one of them passes that test, and
+each later one keeps a subspace of it, so every direction of the result passes every test).
+The fit trajectories only preselect, by the noise test loosened :data:`PRESELECT` times:
+their estimate of the directions is what limits the count (a large basis, correlated
+invariants), so the span they hand on must contain the true directions, not be their best
+guess at them. The held-out trajectories choose within that span, the ratio test first (a
+looser test first would commit to its own maximal subspace, which need not hold the one the
+ratio test wants), then the noise and signal tests; what they keep must pass all three tests
+at full strength on the fit trajectories, which did not choose it. Every direction therefore
+passes every test on both halves, and on each half it was tested on data that did not pick
+it: the held-out half did not pick the span, the fit half did not pick the direction. On the
+benchmark's Kepler orbits at 1% noise (five noise draws) this finds three directions in each
+draw where preselecting by the fit half's ratio test (at 30 times the bound) found 3, 2, 2,
+2, 2; on the five systems without invariants (three simulation seeds, four noise levels,
+either half fitting) it keeps none.
 
 The noise level of each variable is estimated from the data alone: the residuals of local
 cubic fits in time over windows of :data:`WINDOW` consecutive samples (for smooth
@@ -80,7 +90,8 @@ NOISE_FACTOR = 4.0
 #: whose variation across trajectories does not stand out from its noise by sqrt(1/0.3),
 #: about 1.8 in rms, is too poorly measured for its smooth part to be told from a drift.
 SIGNAL = 0.3
-#: The fit half only preselects, by the noise test loosened PRESELECT times (:func:`cut`).
+#: The fit half only preselects, by the noise test loosened PRESELECT times (:func:`cut`);
+#: every kept direction passes the noise test at full strength on both halves.
 PRESELECT = 2.0
 #: Relative precision floor of the data (a noise-free file still has rounding and
 #: integration errors): along-trajectory variation below it counts as none.
