@@ -307,8 +307,8 @@ def _notes(run: stages.Run, system: DataSystem, data: Trajectories, sigma: np.nd
                      f"{datastats.WINDOW} samples): the data are taken as noise-free.")
     if found.candidates > found.vectors.shape[1]:
         run.notes.append(f"{found.candidates - found.vectors.shape[1]} direction(s) preselected "
-                         "on the fit trajectories (by the noise test) failed on the held-out ones or in the fit "
-                         "half's full tests: not reported.")
+                         "on the fit trajectories (by the noise test) failed on the held-out "
+                         "ones or in the fit half's full tests: not reported.")
     if found.constant:
         run.notes.append(f"{found.constant} combination(s) of the basis are constant on all "
                          "the data (identities of the basis or constraints): not counted.")
