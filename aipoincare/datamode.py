@@ -7,11 +7,13 @@ constant along each trajectory of the data, with no derivatives:
 1. the trajectories are split at random (seeded) into a fit half and a held-out half;
 2. the noise level of each variable is estimated from the data (:mod:`aipoincare.datastats`);
 3. on the fit half, the directions theta whose along-trajectory variation is explained by
-   that noise and is small against the variation across trajectories (generalised
-   eigenproblems of the centred basis values; only the smooth part of the variation counts
-   against the ratio, the noise's own share measured on each function by local cubic fits);
-   on the held-out half, the same two tests
-   again, restricted to those directions: only what passes both counts (``nullity``);
+   that noise (a loose preselection: a span, not a choice); on the held-out half, within
+   that span, the directions whose along-trajectory variation is also small against the
+   variation across trajectories (generalised eigenproblems of the centred basis values;
+   only the smooth part of the variation counts against the ratio, the noise's own share
+   measured on each function by local cubic fits); then every test again, at full
+   strength, on the fit half: only what passes all of them on both halves counts
+   (``nullity``);
 4. a sparse basis (the float RREF, or the paper's L1 rotation), each vector rationalised
    when the rational one passes the same tests (:mod:`aipoincare.sparsify`);
 5. functional independence at the data states, as for equations
@@ -145,7 +147,12 @@ def _vectors(cutv: np.ndarray, scale: np.ndarray, bas: Any, fit: datastats.Momen
             if np.linalg.matrix_rank(np.array(rows + [row]), tol=1e-9) < len(rows) + 1:
                 rat = None
         if rat is None:  # keep the float vector
-            wj = w[:, j] / np.abs(w[:, j]).max()
+            wj = w[:, j]
+            if not datastats.passes(datastats.evidence(wj * scale, fit, held), ratio):
+                # the RREF's pivot tolerance zeroed entries that mattered: its projection
+                # onto the span that passed the tests passes them (every direction there does)
+                wj = q @ (q.T @ wj)
+            wj = wj / np.abs(wj).max()
             wj[np.abs(wj) < 1e-9] = 0.0
             rat = {int(i): sympy.Float(wj[i], 15) for i in np.nonzero(wj)[0]}
         rows.append(np.array([float(rat.get(i, 0)) for i in range(bas.size)]))
@@ -300,7 +307,8 @@ def _notes(run: stages.Run, system: DataSystem, data: Trajectories, sigma: np.nd
                      f"{datastats.WINDOW} samples): the data are taken as noise-free.")
     if found.candidates > found.vectors.shape[1]:
         run.notes.append(f"{found.candidates - found.vectors.shape[1]} direction(s) preselected "
-                         "on the fit trajectories failed on the held-out ones: not reported.")
+                         "on the fit trajectories (by the noise test) failed on the held-out "
+                         "ones or in the fit half's full tests: not reported.")
     if found.constant:
         run.notes.append(f"{found.constant} combination(s) of the basis are constant on all "
                          "the data (identities of the basis or constraints): not counted.")
