@@ -58,8 +58,9 @@ KEY_FIELDS = ("task", "steps", "seed", "lam")
 RESULTS_NAME = "results.jsonl"
 CSV_NAME = "results.csv"
 DTYPES = ("float32", "float64")
-#: Most networks in one chunk by default: past this a chunk's activations outgrow the CPU
-#: caches and a step costs more per network (benchmarks/bench_sweep.py).
+#: Most networks in one chunk by default: from about 32 members on, a CPU step costs the same
+#: per network (arithmetic, not dispatch, bounds it; docs/benchmarks.md), so larger chunks
+#: only coarsen what the cluster shares out and what a lost worker takes with it.
 MAX_CHUNK = 64
 #: Settings that the grid itself sets, so they cannot be keyword overrides of a sweep.
 _GRID_FIELDS = ("lam", "steps", "progress", "batch_size")
@@ -273,7 +274,7 @@ def _client(client: Client | None, scheduler: str | None, workers: int, processe
     if client is not None:
         yield client
         return
-    local = traincore.check_int(workers, "workers", ge=0, fix="0 runs in this process") > 0
+    local = workers > 0  # checked by _check_run
     with traincore.cluster(scheduler, n_workers=workers or None, local=local,
                            processes=processes) as c:
         yield c
