@@ -27,6 +27,7 @@ import traincore
 
 from .config import BIMTConfig, bias_schedule, lambda_schedule
 from .ensemble import Ensemble
+from .ensemble_native import NativeGradient
 
 __all__ = ["EnsembleResult", "fit_ensemble", "swap_pass_batched", "connection_costs",
            "lambda_factor"]
@@ -266,8 +267,13 @@ def _hidden_gradient(ens: Ensemble, g: torch.Tensor, h: torch.Tensor, other: tor
 
 
 def _step(ens: Ensemble, s: _Slots, work: _Work, kind: str, factor: float, bias_on: bool,
-          metrics: bool) -> dict[str, torch.Tensor]:
-    """One training step of every member; per-member metrics when ``metrics``."""
+          metrics: bool, native: NativeGradient | None = None) -> dict[str, torch.Tensor]:
+    """One training step of every member; per-member metrics when ``metrics``. With
+    ``native`` (bound to ``s``'s data) the gradient is its one C call, unless ``metrics``."""
+    if native is not None and not metrics:
+        native()
+        _update(ens, work, factor, bias_on)
+        return {}
     z, saved = _forward(ens, s, work)
     found = {}
     if metrics:
@@ -285,9 +291,14 @@ def _step(ens: Ensemble, s: _Slots, work: _Work, kind: str, factor: float, bias_
             h, _, other = saved[k - 1]
             g = _hidden_gradient(ens, torch.bmm(ens.weights_t[k], g, out=work.g[k - 1]),
                                  h, other, work.d[k - 1])
+    _update(ens, work, factor, bias_on)
+    return found
+
+
+def _update(ens: Ensemble, work: _Work, factor: float, bias_on: bool) -> None:
+    """The penalty's gradient added to the loss's, then the AdamW update."""
     ens.grad.addcmul_(torch.sign(ens.flat, out=work.flat), ens.penalty_weights(factor, bias_on))
     _adam(ens, work)
-    return found
 
 
 def _check_data(ens: Ensemble, x: Any, y: Any, kind: str, name: str
@@ -364,12 +375,16 @@ def fit_ensemble(ens: Ensemble, x: Any, y: Any, x_test: Any = None, y_test: Any 
                            "train fewer members per chunk")
     state: dict[str, Any] = {"slots": None, "swap_seconds": 0.0, "last": {}}
     work = _Work(ens, x.shape[1])
+    native = NativeGradient.create(ens, kind)
 
     def step(i: int, values: dict[str, float]) -> dict[str, Any]:
         if state["slots"] is None:
-            state["slots"] = _Slots(ens, x, y, kind)
+            state["slots"] = s = _Slots(ens, x, y, kind)
+            if native is not None:
+                native.bind(s.x, s.grad if kind == "regression" else s.value, s.scale)
         last = i + 1 == cfg.steps
-        found = _step(ens, state["slots"], work, kind, values["lam"], values["bias_cost"] > 0, last)
+        found = _step(ens, state["slots"], work, kind, values["lam"], values["bias_cost"] > 0,
+                      last, native)
         if last:
             state["last"] = found
         return {}
