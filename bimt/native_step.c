@@ -21,13 +21,14 @@ typedef REAL real;
 static inline real rexp(real x) { return exp(x); }
 #else
 /* e^x for float: Cephes' polynomial on x - k ln 2 times 2^k from the exponent bits
-   (within 2 ulp; written so that compilers vectorise it; NaN in, NaN out) */
+   (within 2 ulp on [-87, 88], clamped outside; NaN in, NaN out). Written so that
+   compilers vectorise it: the clamps are min/max instructions, one blend at the end. */
 static inline float rexp(float x) {
-    x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);  /* NaN stays NaN */
-    const float xk = x == x ? x : 0.0f;                  /* k from a number */
-    int32_t k = (int32_t)(xk * 1.44269504088896341f + 128.5f) - 128;
-    float kf = (float)k;
-    float r = x - kf * 0.693359375f + kf * 2.12194440e-4f;
+    float c = x > -87.0f ? x : -87.0f;
+    c = c < 88.0f ? c : 88.0f;
+    const int32_t k = (int32_t)(c * 1.44269504088896341f + 128.5f) - 128;
+    const float kf = (float)k;
+    const float r = c - kf * 0.693359375f + kf * 2.12194440e-4f;
     float p = 1.9875691500e-4f;
     p = p * r + 1.3981999507e-3f;
     p = p * r + 8.3334519073e-3f;
@@ -35,10 +36,10 @@ static inline float rexp(float x) {
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     p = p * r * r + r + 1.0f;
-    int32_t bits = (k + 127) << 23;
+    const int32_t bits = (k + 127) << 23;
     float scale;
     memcpy(&scale, &bits, sizeof scale);
-    return p * scale;
+    return x == x ? p * scale : x;
 }
 #endif
 
@@ -69,6 +70,15 @@ static void dense(int64_t O, int64_t I, int64_t N, const real *restrict w,
             const real *hr = h + i * N;
             for (int64_t j = 0; j < N; j++) z0[j] += a0 * hr[j];
         }
+    }
+}
+
+/* s = sigmoid(z), z = silu(z) = z s */
+static void silu(int64_t len, real *restrict z, real *restrict s) {
+    for (int64_t j = 0; j < len; j++) {
+        const real v = 1 / (1 + rexp(-z[j]));
+        s[j] = v;
+        z[j] *= v;
     }
 }
 
@@ -157,10 +167,7 @@ int64_t NAME(bimt_silu_grad)(int64_t members, int64_t layers, const int64_t *wid
             if (k + 1 == layers) { dense(O, I, n, w, b, h, ga); break; }
             real *z = hs[k + 1], *s = ss[k + 1];
             dense(O, I, n, w, b, h, z);
-            for (int64_t j = 0; j < O * n; j++) {
-                                const real v = 1 / (1 + rexp(-z[j]));
-                s[j] = v; z[j] *= v;
-            }
+            silu(O * n, z, s);
             h = z;
         }
         if (kind == 0) {
