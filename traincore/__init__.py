@@ -2,9 +2,10 @@
 
 Device selection, seeding, the one training loop with callbacks, checkpoints, atomic
 files, output-directory locks, memory budgets, time limits, SIGTERM handling, float64
-linear algebra on the device, argument checks, the command-line scaffolding, and scale-out
-on Dask (a cluster, ordered maps, chunked grids into crash-safe result tables). aipoincare
-and bimt use these and have no copy of their own.
+linear algebra on the device, argument checks, the command-line scaffolding, scale-out
+on Dask (a cluster, ordered maps, chunked grids into crash-safe result tables), and native
+kernels (:mod:`traincore.native`: C compiled once per machine, PyTorch where it cannot
+be). aipoincare and bimt use these and have no copy of their own.
 """
 
 from typing import TYPE_CHECKING
