@@ -43,34 +43,86 @@ static inline float rexp(float x) {
 }
 #endif
 
+/* Vectors of VL reals (GCC and Clang vector extensions: the compiler maps them onto the
+   CPU's registers, two halves where those are narrower). Products hold blocks of 4 output
+   rows by 2 VL columns in 8 vector registers over their whole sum. */
+#define VBYTES 32
+#define VL ((int64_t)(VBYTES / sizeof(real)))
+typedef real vec __attribute__((vector_size(VBYTES)));
+static inline vec vload(const real *p) { vec v; memcpy(&v, p, sizeof v); return v; }
+static inline void vstore(real *p, vec v) { memcpy(p, &v, sizeof v); }
+static inline vec splat(real x) { return (vec){0} + x; }
+static inline real hsum(vec v) {
+    real t = 0;
+    for (int64_t l = 0; l < VL; l++) t += v[l];
+    return t;
+}
+
+/* out[r, :] = init[r] (0 without init) + sum_k c[r rs + k ks] src[k, :], for 4 rows r
+   (rows of out and src N long) */
+static void combine4(int64_t K, int64_t N, const real *restrict c, int64_t rs, int64_t ks,
+                     const real *restrict init, const real *restrict src, real *restrict out) {
+    const real i0 = init ? init[0] : 0, i1 = init ? init[1] : 0, i2 = init ? init[2] : 0,
+               i3 = init ? init[3] : 0;
+    int64_t j = 0;
+    for (; j + 2 * VL <= N; j += 2 * VL) {
+        vec a0 = splat(i0), b0 = a0, a1 = splat(i1), b1 = a1, a2 = splat(i2), b2 = a2,
+            a3 = splat(i3), b3 = a3;
+        for (int64_t k = 0; k < K; k++) {
+            const vec s0 = vload(src + k * N + j), s1 = vload(src + k * N + j + VL);
+            const real *ck = c + k * ks;
+            const real c0 = ck[0], c1 = ck[rs], c2 = ck[2 * rs], c3 = ck[3 * rs];
+            a0 += c0 * s0; b0 += c0 * s1; a1 += c1 * s0; b1 += c1 * s1;
+            a2 += c2 * s0; b2 += c2 * s1; a3 += c3 * s0; b3 += c3 * s1;
+        }
+        vstore(out + j, a0); vstore(out + j + VL, b0);
+        vstore(out + N + j, a1); vstore(out + N + j + VL, b1);
+        vstore(out + 2 * N + j, a2); vstore(out + 2 * N + j + VL, b2);
+        vstore(out + 3 * N + j, a3); vstore(out + 3 * N + j + VL, b3);
+    }
+    for (; j < N; j++) {  /* the last columns */
+        real t0 = i0, t1 = i1, t2 = i2, t3 = i3;
+        for (int64_t k = 0; k < K; k++) {
+            const real v = src[k * N + j];
+            const real *ck = c + k * ks;
+            t0 += ck[0] * v; t1 += ck[rs] * v; t2 += ck[2 * rs] * v; t3 += ck[3 * rs] * v;
+        }
+        out[j] = t0; out[N + j] = t1; out[2 * N + j] = t2; out[3 * N + j] = t3;
+    }
+}
+
+/* the same for one row */
+static void combine1(int64_t K, int64_t N, const real *restrict c, int64_t ks,
+                     const real *restrict init, const real *restrict src, real *restrict out) {
+    const real i0 = init ? init[0] : 0;
+    int64_t j = 0;
+    for (; j + VL <= N; j += VL) {
+        vec a0 = splat(i0);
+        for (int64_t k = 0; k < K; k++) a0 += c[k * ks] * vload(src + k * N + j);
+        vstore(out + j, a0);
+    }
+    for (; j < N; j++) {
+        real t0 = i0;
+        for (int64_t k = 0; k < K; k++) t0 += c[k * ks] * src[k * N + j];
+        out[j] = t0;
+    }
+}
+
+/* out (R x N) = init + C src, C[r, k] = c[r rs + k ks], src K x N */
+static void combine(int64_t R, int64_t K, int64_t N, const real *restrict c, int64_t rs,
+                    int64_t ks, const real *restrict init, const real *restrict src,
+                    real *restrict out) {
+    int64_t r = 0;
+    for (; r + 4 <= R; r += 4)
+        combine4(K, N, c + r * rs, rs, ks, init ? init + r : 0, src, out + r * N);
+    for (; r < R; r++)
+        combine1(K, N, c + r * rs, ks, init ? init + r : 0, src, out + r * N);
+}
+
+/* z[o, :] = b[o] + sum_i w[o, i] h[i, :]  (w: O x I, h: I x N, z: O x N) */
 static void dense(int64_t O, int64_t I, int64_t N, const real *restrict w,
                   const real *restrict b, const real *restrict h, real *restrict z) {
-    int64_t o = 0;
-    for (; o + 4 <= O; o += 4) {
-        real *z0 = z + o * N, *z1 = z0 + N, *z2 = z1 + N, *z3 = z2 + N;
-        const real c0 = b ? b[o] : 0, c1 = b ? b[o + 1] : 0, c2 = b ? b[o + 2] : 0,
-                   c3 = b ? b[o + 3] : 0;
-        for (int64_t j = 0; j < N; j++) { z0[j] = c0; z1[j] = c1; z2[j] = c2; z3[j] = c3; }
-        for (int64_t i = 0; i < I; i++) {
-            const real a0 = w[o * I + i], a1 = w[(o + 1) * I + i], a2 = w[(o + 2) * I + i],
-                       a3 = w[(o + 3) * I + i];
-            const real *hr = h + i * N;
-            for (int64_t j = 0; j < N; j++) {
-                const real v = hr[j];
-                z0[j] += a0 * v; z1[j] += a1 * v; z2[j] += a2 * v; z3[j] += a3 * v;
-            }
-        }
-    }
-    for (; o < O; o++) {
-        real *z0 = z + o * N;
-        const real c0 = b ? b[o] : 0;
-        for (int64_t j = 0; j < N; j++) z0[j] = c0;
-        for (int64_t i = 0; i < I; i++) {
-            const real a0 = w[o * I + i];
-            const real *hr = h + i * N;
-            for (int64_t j = 0; j < N; j++) z0[j] += a0 * hr[j];
-        }
-    }
+    combine(O, I, N, w, I, 1, b, h, z);
 }
 
 /* s = sigmoid(z), z = silu(z) = z s */
@@ -82,62 +134,69 @@ static void silu(int64_t len, real *restrict z, real *restrict s) {
     }
 }
 
-/* gw[o, i] = sum_j g[o, j] h[i, j];  gb[o] = sum_j g[o, j] */
+/* sum_j u[j] v[j] */
+static inline real dot(int64_t N, const real *restrict u, const real *restrict v) {
+    const int64_t NV = N - N % VL;
+    vec a = splat(0);
+    for (int64_t j = 0; j < NV; j += VL) a += vload(u + j) * vload(v + j);
+    real t = hsum(a);
+    for (int64_t j = NV; j < N; j++) t += u[j] * v[j];
+    return t;
+}
+
+/* gw[o, i] = sum_j g[o, j] h[i, j];  gb[o] = sum_j g[o, j]: blocks of 2 rows of g by 4
+   rows of h, each pair's sum in a vector register */
 static void weight_grad(int64_t O, int64_t I, int64_t N, const real *restrict g,
                         const real *restrict h, real *restrict gw, real *restrict gb) {
-    for (int64_t o = 0; o < O; o++) {
-        const real *gr = g + o * N;
-        if (gb) {
-            real acc = 0;
-            #pragma omp simd reduction(+:acc)
-            for (int64_t j = 0; j < N; j++) acc += gr[j];
-            gb[o] = acc;
-        }
+    const int64_t NV = N - N % VL;
+    for (int64_t o = 0; gb && o < O; o++) {
+        vec a = splat(0);
+        for (int64_t j = 0; j < NV; j += VL) a += vload(g + o * N + j);
+        real t = hsum(a);
+        for (int64_t j = NV; j < N; j++) t += g[o * N + j];
+        gb[o] = t;
+    }
+    int64_t o = 0;
+    for (; o + 2 <= O; o += 2) {
+        const real *g0 = g + o * N, *g1 = g0 + N;
         int64_t i = 0;
         for (; i + 4 <= I; i += 4) {
             const real *h0 = h + i * N, *h1 = h0 + N, *h2 = h1 + N, *h3 = h2 + N;
-            real a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-            #pragma omp simd reduction(+:a0, a1, a2, a3)
-            for (int64_t j = 0; j < N; j++) {
-                const real v = gr[j];
-                a0 += v * h0[j]; a1 += v * h1[j]; a2 += v * h2[j]; a3 += v * h3[j];
+            vec a0 = splat(0), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+            for (int64_t j = 0; j < NV; j += VL) {
+                const vec u = vload(g0 + j), v = vload(g1 + j);
+                const vec x0 = vload(h0 + j), x1 = vload(h1 + j), x2 = vload(h2 + j),
+                          x3 = vload(h3 + j);
+                a0 += u * x0; a1 += u * x1; a2 += u * x2; a3 += u * x3;
+                b0 += v * x0; b1 += v * x1; b2 += v * x2; b3 += v * x3;
             }
-            gw[o * I + i] = a0; gw[o * I + i + 1] = a1; gw[o * I + i + 2] = a2;
-            gw[o * I + i + 3] = a3;
+            real t[8] = {hsum(a0), hsum(a1), hsum(a2), hsum(a3),
+                         hsum(b0), hsum(b1), hsum(b2), hsum(b3)};
+            for (int64_t j = NV; j < N; j++) {
+                t[0] += g0[j] * h0[j]; t[1] += g0[j] * h1[j]; t[2] += g0[j] * h2[j];
+                t[3] += g0[j] * h3[j]; t[4] += g1[j] * h0[j]; t[5] += g1[j] * h1[j];
+                t[6] += g1[j] * h2[j]; t[7] += g1[j] * h3[j];
+            }
+            for (int64_t q = 0; q < 4; q++) {
+                gw[o * I + i + q] = t[q];
+                gw[(o + 1) * I + i + q] = t[4 + q];
+            }
         }
         for (; i < I; i++) {
-            const real *h0 = h + i * N;
-            real a0 = 0;
-            #pragma omp simd reduction(+:a0)
-            for (int64_t j = 0; j < N; j++) a0 += gr[j] * h0[j];
-            gw[o * I + i] = a0;
+            gw[o * I + i] = dot(N, g0, h + i * N);
+            gw[(o + 1) * I + i] = dot(N, g1, h + i * N);
         }
     }
+    for (; o < O; o++)
+        for (int64_t i = 0; i < I; i++) gw[o * I + i] = dot(N, g + o * N, h + i * N);
 }
 
 /* d[i, :] = (sum_o w[o, i] g[o, :]) * silu'(z[i, :]), silu' = s + h - h s */
 static void hidden_grad(int64_t O, int64_t I, int64_t N, const real *restrict w,
                         const real *restrict g, const real *restrict s,
                         const real *restrict hh, real *restrict d) {
-    for (int64_t i = 0; i < I; i++) {
-        real *dr = d + i * N;
-        for (int64_t j = 0; j < N; j++) dr[j] = 0;
-        int64_t o = 0;
-        for (; o + 4 <= O; o += 4) {
-            const real a0 = w[o * I + i], a1 = w[(o + 1) * I + i], a2 = w[(o + 2) * I + i],
-                       a3 = w[(o + 3) * I + i];
-            const real *g0 = g + o * N, *g1 = g0 + N, *g2 = g1 + N, *g3 = g2 + N;
-            for (int64_t j = 0; j < N; j++)
-                dr[j] += a0 * g0[j] + a1 * g1[j] + a2 * g2[j] + a3 * g3[j];
-        }
-        for (; o < O; o++) {
-            const real a0 = w[o * I + i];
-            const real *g0 = g + o * N;
-            for (int64_t j = 0; j < N; j++) dr[j] += a0 * g0[j];
-        }
-        const real *sr = s + i * N, *hr = hh + i * N;
-        for (int64_t j = 0; j < N; j++) dr[j] *= sr[j] + hr[j] - hr[j] * sr[j];
-    }
+    combine(I, O, N, w, 1, I, 0, g, d);
+    for (int64_t j = 0; j < I * N; j++) d[j] *= s[j] + hh[j] - hh[j] * s[j];
 }
 
 /* Every member's gradient, written into gw/gb.  ptr: per layer k (4 entries) the base
