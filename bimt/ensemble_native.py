@@ -34,10 +34,19 @@ MAX_LAYERS = 64  # the kernel's per-layer pointer tables
 _TYPES = {torch.float32: ("float", "0", "f32"), torch.float64: ("double", "1", "f64")}
 
 
+_FUNCS: dict[torch.dtype, tuple[Any, Any] | None] = {}
+
+
 def native_library(dtype: torch.dtype) -> tuple[Any, Any] | None:
     """``(gradient, exp)`` functions of the kernel for ``dtype`` (None: not available)."""
-    if dtype not in _TYPES:
+    if dtype not in _TYPES or not native.enabled():
         return None
+    if dtype not in _FUNCS:  # configured once: threads then only call them
+        _FUNCS[dtype] = _functions(dtype)
+    return _FUNCS[dtype]
+
+
+def _functions(dtype: torch.dtype) -> tuple[Any, Any] | None:
     real, is_double, tag = _TYPES[dtype]
     lib = native.load(SOURCE, [f"REAL={real}", f"REAL_IS_DOUBLE={is_double}",
                                f"NAME(x)=x##_{tag}"])

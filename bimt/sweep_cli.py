@@ -37,8 +37,9 @@ def add_sweep_parser(sub: Any) -> argparse.ArgumentParser:
                     help="with no scheduler: local workers (default: one per core for "
                     f"{SPLIT} networks or more; 0 runs in this process)")
     sw.add_argument("--in-process", action="store_true",
-                    help="local workers as threads of this process: nothing to start, a "
-                    "little slower than worker processes")
+                    help="local workers as threads of this process: nothing to start, and "
+                    "the fastest on one machine where the native gradient is built (it "
+                    "releases Python's lock); worker processes isolate crashes")
     sw.add_argument("--chunk", type=int_arg(1), default=None,
                     help="networks per batched chunk, one Dask task each (default: split "
                     "evenly over the workers, at most 64)")
