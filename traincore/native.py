@@ -33,7 +33,7 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["NATIVE_ENV", "FLAGS", "enabled", "compiler", "cache_dir", "load"]
+__all__ = ["NATIVE_ENV", "FLAGS", "PORTABLE_FLAGS", "enabled", "compiler", "cache_dir", "load"]
 
 NATIVE_ENV = "TRAINCORE_NATIVE"
 #: vectorised loops for this CPU's instruction set (the cache key holds the CPU) with generic
@@ -42,6 +42,8 @@ NATIVE_ENV = "TRAINCORE_NATIVE"
 #: infinities propagate as in PyTorch
 FLAGS = ("-O3", "-march=native", "-mtune=generic", "-fopenmp-simd", "-fno-math-errno",
          "-fno-trapping-math", "-fPIC", "-shared")
+#: the same for compilers that do not know -march=native
+PORTABLE_FLAGS = tuple(f for f in FLAGS if not f.startswith(("-march", "-mtune")))
 COMPILE_SECONDS = 120
 
 _LOCK = threading.Lock()
@@ -121,31 +123,35 @@ def load(source: str | os.PathLike[str], defines: Sequence[str] = ()) -> ctypes.
     if not enabled():
         return None
     source = Path(source)
-    flags = [*FLAGS, *(f"-D{d}" for d in defines)]
-    memo = f"{source.resolve()}|{' '.join(flags)}"
+    extra = [f"-D{d}" for d in defines]
+    memo = f"{source.resolve()}|{' '.join(extra)}"
     with _LOCK:
         if memo not in _LOADED:
-            _LOADED[memo] = _build(source, flags)
+            _LOADED[memo] = _build(source, extra)
         return _LOADED[memo]
 
 
-def _build(source: Path, flags: list[str]) -> ctypes.CDLL | None:
+def _build(source: Path, extra: list[str]) -> ctypes.CDLL | None:
     cc = compiler()
     if cc is None:
         warnings.warn(f"No C compiler found for the native kernel {source.name}; using the "
                       "PyTorch path (install gcc or clang, or set CC, for the faster one).",
                       RuntimeWarning, stacklevel=4)
         return None
-    key = hashlib.sha256("\0".join([source.read_text(encoding="utf-8"), *flags, cc,
-                                    _version(cc), _cpu(), platform.machine()]).encode()
-                         ).hexdigest()[:24]
-    target = cache_dir() / f"{source.stem}-{key}.so"
-    try:
-        if not target.exists():
-            _compile(source, target, cc, flags)
-        return ctypes.CDLL(str(target))
-    except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
-        warnings.warn(f"Could not build the native kernel {source.name} ({exc}); using the "
-                      f"PyTorch path (set {NATIVE_ENV}=0 to skip trying).", RuntimeWarning,
-                      stacklevel=4)
-        return None
+    failure: Exception | None = None
+    for base in (FLAGS, PORTABLE_FLAGS):  # a compiler without -march=native: the portable set
+        flags = [*base, *extra]
+        try:
+            key = hashlib.sha256("\0".join([source.read_text(encoding="utf-8"), *flags, cc,
+                                            _version(cc), _cpu(), platform.machine()]
+                                           ).encode()).hexdigest()[:24]
+            target = cache_dir() / f"{source.stem}-{key}.so"
+            if not target.exists():
+                _compile(source, target, cc, flags)
+            return ctypes.CDLL(str(target))
+        except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
+            failure = failure or exc
+    warnings.warn(f"Could not build the native kernel {source.name} ({failure}); using the "
+                  f"PyTorch path (set {NATIVE_ENV}=0 to skip trying).", RuntimeWarning,
+                  stacklevel=4)
+    return None

@@ -75,3 +75,34 @@ def test_compiler_choice(monkeypatch):
     monkeypatch.setenv("CC", "/no/such/compiler --flag")
     found = native.compiler()
     assert found is None or "no/such" not in found
+
+
+@needs_cc
+def test_a_compiler_without_march_native_gets_the_portable_flags(fresh, monkeypatch):
+    real = native._compile
+
+    def picky(source, target, cc, flags):
+        if "-march=native" in flags:
+            raise RuntimeError("unknown option -march=native")
+        real(source, target, cc, flags)
+
+    monkeypatch.setattr(native, "_compile", picky)
+    lib = native.load(fresh, ["OFFSET=2"])
+    lib.twice.restype = ctypes.c_int64
+    lib.twice.argtypes = [ctypes.c_int64]
+    assert lib.twice(1) == 4
+
+
+@pytest.mark.reliability
+def test_an_unusable_cache_directory_falls_back(fresh, monkeypatch, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory", encoding="utf-8")
+    monkeypatch.setenv("TRAINCORE_CACHE", str(blocker))  # even root cannot mkdir under a file
+    with pytest.warns(RuntimeWarning, match="Could not build the native kernel"):
+        assert native.load(fresh) is None
+
+
+@needs_cc
+def test_a_missing_source_falls_back(fresh):
+    with pytest.warns(RuntimeWarning, match="Could not build"):
+        assert native.load(fresh.with_name("gone.c")) is None
