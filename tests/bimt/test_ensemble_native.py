@@ -133,3 +133,34 @@ def test_what_it_does_not_take_falls_back():
     x = torch.zeros(2, 3, 4)
     with pytest.raises(ValueError, match="outside"):
         nat.bind(x, torch.full((2, 4), 2), 1.0)
+
+
+def test_threads_at_once_give_what_one_thread_gives():
+    # the kernel keeps no state of its own: two chunks computed at the same time on two
+    # threads (as a sweep's worker threads do) equal the same chunks one after the other
+    import threading
+
+    def chunk(seed):
+        ens = _ensemble([4, 12, 9, 2], True, torch.float32, members=4)
+        x, y = _data([4, 12, 9, 2], "regression", torch.float32, members=4, seed=seed)
+        slots = _Slots(ens, x, y, "regression")
+        nat = NativeGradient.create(ens, "regression")
+        nat.bind(slots.x, slots.grad, slots.scale)
+        return ens, nat
+
+    alone = []
+    for seed in (1, 2):
+        ens, nat = chunk(seed)
+        nat()
+        alone.append(ens.grad.clone())
+    pairs = [chunk(seed) for seed in (1, 2)]
+
+    def run(nat):
+        for _ in range(200):
+            nat()
+
+    threads = [threading.Thread(target=run, args=(nat,)) for _, nat in pairs]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    for (ens, _), ref in zip(pairs, alone, strict=True):
+        assert torch.equal(ens.grad, ref)
