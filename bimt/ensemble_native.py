@@ -106,6 +106,9 @@ class NativeGradient:
         if tuple(x.shape) != (m, int(self.widths[0]), n):
             raise ValueError(f"The inputs must have shape ({m}, {self.widths[0]}, points); "
                              f"got {tuple(x.shape)}.")
+        want = (m, n) if self.kind else (m, int(self.widths[-1]), n)
+        if tuple(target.shape) != want:  # the kernel reads exactly this much
+            raise ValueError(f"The targets must have shape {want}; got {tuple(target.shape)}.")
         if self.kind == 1 and target.numel() and not (
                 0 <= int(target.min()) and int(target.max()) < int(self.widths[-1])):
             raise ValueError("A class label is outside the network's outputs.")

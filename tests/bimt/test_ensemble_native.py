@@ -133,6 +133,13 @@ def test_what_it_does_not_take_falls_back():
     x = torch.zeros(2, 3, 4)
     with pytest.raises(ValueError, match="outside"):
         nat.bind(x, torch.full((2, 4), 2), 1.0)
+    with pytest.raises(ValueError, match="targets must have shape"):
+        nat.bind(x, torch.zeros(2, 5, dtype=torch.long), 1.0)  # 5 points for 4 inputs
+    reg = NativeGradient.create(half, "regression")
+    with pytest.raises(ValueError, match=r"targets must have shape \(2, 2, 4\)"):
+        reg.bind(x, torch.zeros(2, 4, 2), 1.0)  # points and outputs the wrong way round
+    with pytest.raises(ValueError, match="inputs must have shape"):
+        reg.bind(torch.zeros(2, 4, 3), torch.zeros(2, 2, 3), 1.0)
 
 
 def test_threads_at_once_give_what_one_thread_gives():
