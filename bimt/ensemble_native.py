@@ -4,8 +4,8 @@
 :class:`NativeGradient` where it applies (a CPU ensemble of SiLU networks in float32 or
 float64, regression or classification, without token embedding) and the C compiler is
 there; otherwise, or with ``TRAINCORE_NATIVE=0``, with the batched tensor operations of
-``_step``. Both give the same gradient up to rounding (the tests hold float64 to 1e-12);
-the penalty and the AdamW update that follow are the same PyTorch operations either way.
+``_step``. Both give the same gradient, penalty and AdamW update up to rounding (the
+tests hold float64 to 1e-12).
 
 Why a compiled loop: the step of one member is a few hundred kFLOP, and the batched tensor
 operations stream every member's activations through memory once per operation (about 27
@@ -34,11 +34,12 @@ MAX_LAYERS = 64  # the kernel's per-layer pointer tables
 _TYPES = {torch.float32: ("float", "0", "f32"), torch.float64: ("double", "1", "f64")}
 
 
-_FUNCS: dict[torch.dtype, tuple[Any, Any] | None] = {}
+_FUNCS: dict[torch.dtype, tuple[Any, Any, Any] | None] = {}
 
 
-def native_library(dtype: torch.dtype) -> tuple[Any, Any] | None:
-    """``(gradient, exp)`` functions of the kernel for ``dtype`` (None: not available)."""
+def native_library(dtype: torch.dtype) -> tuple[Any, Any, Any] | None:
+    """``(gradient, exp, update)`` functions of the kernel for ``dtype`` (None: not
+    available)."""
     if dtype not in _TYPES or not native.enabled():
         return None
     if dtype not in _FUNCS:  # configured once: threads then only call them
@@ -46,7 +47,7 @@ def native_library(dtype: torch.dtype) -> tuple[Any, Any] | None:
     return _FUNCS[dtype]
 
 
-def _functions(dtype: torch.dtype) -> tuple[Any, Any] | None:
+def _functions(dtype: torch.dtype) -> tuple[Any, Any, Any] | None:
     real, is_double, tag = _TYPES[dtype]
     lib = native.load(SOURCE, [f"REAL={real}", f"REAL_IS_DOUBLE={is_double}",
                                f"NAME(x)=x##_{tag}"])
@@ -59,7 +60,10 @@ def _functions(dtype: torch.dtype) -> tuple[Any, Any] | None:
     exp = getattr(lib, f"bimt_exp_{tag}")
     exp.restype = None
     exp.argtypes = [ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p]
-    return grad, exp
+    update = getattr(lib, f"bimt_penalty_adamw_{tag}")
+    update.restype = None
+    update.argtypes = [ctypes.c_int64] + [ctypes.c_void_p] * 7 + [ctypes.c_double] * 5
+    return grad, exp, update
 
 
 def _applies(ens: Ensemble, kind: str) -> bool:
@@ -69,14 +73,15 @@ def _applies(ens: Ensemble, kind: str) -> bool:
 
 
 class NativeGradient:
-    """Writes every member's loss gradient into ``ens.gw`` / ``ens.gb`` in one C call.
+    """Writes every member's loss gradient into ``ens.gw`` / ``ens.gb`` in one C call;
+    :meth:`update` then adds the penalty and takes the AdamW step in another.
 
     Build with :meth:`create` (None where the kernel does not apply or cannot be built),
     then :meth:`bind` the step's data (again after each swap pass), then call.
     """
 
-    def __init__(self, ens: Ensemble, kind: str, fn: Any) -> None:
-        self.ens, self.fn = ens, fn
+    def __init__(self, ens: Ensemble, kind: str, fns: tuple[Any, Any, Any]) -> None:
+        self.ens, self.fn, self.update_fn = ens, fns[0], fns[2]
         self.kind = 0 if kind == "regression" else 1
         widths = [ens.weights[0].shape[2]] + [w.shape[1] for w in ens.weights]
         self.widths = np.array(widths, dtype=np.int64)
@@ -95,7 +100,7 @@ class NativeGradient:
         if not _applies(ens, kind):
             return None
         lib = native_library(ens.flat.dtype)
-        return None if lib is None else cls(ens, kind, lib[0])
+        return None if lib is None else cls(ens, kind, lib)
 
     def bind(self, x: torch.Tensor, target: torch.Tensor, scale: float) -> None:
         """The inputs (M, widths[0], n) and targets: (M, n_out, n) values for regression,
@@ -125,6 +130,20 @@ class NativeGradient:
             raise RuntimeError("bind() the step's data before computing a gradient")
         self.fn(self.ens.size, len(self.widths) - 1, self.widths.ctypes.data, self.n,
                 self.kind, self.scale, self.ptrs.ctypes.data, _address(self.work))
+
+
+    def update(self, factor: float, bias_on: bool) -> None:
+        """The penalty (lambda x ``factor``, bias costs when ``bias_on``) added to the
+        gradient, then the AdamW update of every member: one pass over the parameters, as
+        ``ensemble_train._update`` does it in PyTorch operations."""
+        ens, cfg = self.ens, self.ens.config
+        ens.t += 1
+        b1, b2 = cfg.betas
+        pen = ens.penalty_weights(factor, bias_on)
+        self.update_fn(ens.flat.numel(), *(_address(t) for t in (
+            ens.flat, ens.grad, ens.m1, ens.m2, pen, ens.lr)),
+            0 if ens.decay is None else _address(ens.decay),
+            b1, b2, cfg.eps, 1 - b1 ** ens.t, 1 - b2 ** ens.t)
 
 
 def _address(t: torch.Tensor) -> int:

@@ -272,7 +272,7 @@ def _step(ens: Ensemble, s: _Slots, work: _Work, kind: str, factor: float, bias_
     ``native`` (bound to ``s``'s data) the gradient is its one C call, unless ``metrics``."""
     if native is not None and not metrics:
         native()
-        _update(ens, work, factor, bias_on)
+        native.update(factor, bias_on)
         return {}
     z, saved = _forward(ens, s, work)
     found = {}

@@ -18,8 +18,10 @@
 typedef REAL real;
 
 #if REAL_IS_DOUBLE
+#define rsqrt sqrt
 static inline real rexp(real x) { return exp(x); }
 #else
+#define rsqrt sqrtf
 /* e^x for float: Cephes' polynomial on x - k ln 2 times 2^k from the exponent bits
    (within 2 ulp on [-87, 88], clamped outside; NaN in, NaN out). Written so that
    compilers vectorise it: the clamps are min/max instructions, one blend at the end. */
@@ -263,4 +265,28 @@ int64_t NAME(bimt_silu_grad)(int64_t members, int64_t layers, const int64_t *wid
 /* y = e^x elementwise, as the gradient computes it (for the tests) */
 void NAME(bimt_exp)(int64_t n, const real *x, real *y) {
     for (int64_t i = 0; i < n; i++) y[i] = rexp(x[i]);
+}
+
+/* The penalty's gradient added to the loss's (grad += pen sign(flat)), then the AdamW update
+   of traincore.FlatAdamW over n parameters, in one pass: lr per parameter, decay per
+   parameter (1 - lr weight_decay; 0 pointer: none), bc1 and bc2 the bias corrections. */
+void NAME(bimt_penalty_adamw)(int64_t n, real *restrict flat, real *restrict grad,
+                              real *restrict m1, real *restrict m2, const real *restrict pen,
+                              const real *restrict lr, const real *restrict decay,
+                              double b1_d, double b2_d, double eps_d, double bc1_d,
+                              double bc2_d) {
+    const real b2 = (real)b2_d, c1 = (real)(1 - b1_d), c2 = (real)(1 - b2_d),
+               eps = (real)eps_d, inv_bc1 = (real)(1 / bc1_d),
+               inv_sqrt_bc2 = (real)(1 / sqrt(bc2_d));
+    for (int64_t i = 0; i < n; i++) {
+        real w = flat[i];
+        const real g = grad[i] + pen[i] * (real)((w > 0) - (w < 0));
+        grad[i] = g;
+        if (decay) w *= decay[i];
+        const real a = m1[i] + c1 * (g - m1[i]);
+        const real v = b2 * m2[i] + c2 * g * g;
+        m1[i] = a;
+        m2[i] = v;
+        flat[i] = w - lr[i] * inv_bc1 * a / (rsqrt(v) * inv_sqrt_bc2 + eps);
+    }
 }

@@ -22,9 +22,12 @@ pytestmark = pytest.mark.skipif(
     reason="needs a C compiler (the PyTorch path is tested anyway)")
 
 
-def _ensemble(widths, bias, dtype, members=3, lam=2e-3):
+def _ensemble(widths, bias, dtype, members=3, lam=2e-3, settings=None):
     models = [bimt.BioMLP(widths, bias=bias, seed=s).to(dtype) for s in range(members)]
-    return Ensemble(models, BIMTConfig(steps=10, lam=lam))
+    if settings is None:
+        return Ensemble(models, BIMTConfig(steps=10, lam=lam))
+    return Ensemble(models, [BIMTConfig(steps=10, lam=lam, **settings[i % len(settings)])
+                             for i in range(members)])
 
 
 def _data(widths, kind, dtype, members=3, points=37, seed=0):
@@ -36,11 +39,16 @@ def _data(widths, kind, dtype, members=3, points=37, seed=0):
     return x.to(dtype), torch.randint(0, widths[-1], (members, points), generator=g)
 
 
-def _gradients(widths, bias, kind, dtype):
-    """ens.grad after one step of each path (the same penalty and update follow both)."""
-    grads = []
+# per-member learning rates and weight decays: the update's general form
+SETTINGS = [dict(lr=2e-3, weight_decay=0.1), dict(lr=5e-3), dict(lr=1e-3, weight_decay=0.3)]
+
+
+def _gradients(widths, bias, kind, dtype, steps=3):
+    """``(grad, flat, m1, m2)`` after ``steps`` steps of each path (the gradient with the
+    penalty, the parameters and Adam's moments)."""
+    found = []
     for use_native in (False, True):
-        ens = _ensemble(widths, bias, dtype)
+        ens = _ensemble(widths, bias, dtype, settings=SETTINGS)
         x, y = _data(widths, kind, dtype)
         slots, work = _Slots(ens, x, y, kind), _Work(ens, x.shape[1])
         nat = NativeGradient.create(ens, kind) if use_native else None
@@ -48,9 +56,11 @@ def _gradients(widths, bias, kind, dtype):
             assert nat is not None
             nat.bind(slots.x, slots.grad if kind == "regression" else slots.value, slots.scale)
         with torch.no_grad():
-            _step(ens, slots, work, kind, 1.0, True, False, nat)
-        grads.append(ens.grad.clone())
-    return grads
+            for i in range(steps):
+                _step(ens, slots, work, kind, 1.0 + i, i > 0, False, nat)
+        assert ens.t == steps
+        found.append([t.clone() for t in (ens.grad, ens.flat, ens.m1, ens.m2)])
+    return found
 
 
 CASES = [([4, 20, 20, 2], True, "regression"), ([3, 7, 5, 2], False, "regression"),
@@ -59,18 +69,18 @@ CASES = [([4, 20, 20, 2], True, "regression"), ([3, 7, 5, 2], False, "regression
 
 
 @pytest.mark.parametrize("widths, bias, kind", CASES)
-def test_gradient_equals_the_pytorch_path_float64(widths, bias, kind):
-    torch_grad, native_grad = _gradients(widths, bias, kind, torch.float64)
-    assert float(torch_grad.abs().max()) > 0
-    assert torch.allclose(native_grad, torch_grad, rtol=1e-12, atol=1e-14 * float(
-        torch_grad.abs().max()))
+def test_step_equals_the_pytorch_path_float64(widths, bias, kind):
+    torch_path, native_path = _gradients(widths, bias, kind, torch.float64)
+    for name, a, b in zip(("grad", "flat", "m1", "m2"), native_path, torch_path, strict=True):
+        assert float(b.abs().max()) > 0, name
+        assert torch.allclose(a, b, rtol=1e-12, atol=1e-13 * float(b.abs().max())), name
 
 
 @pytest.mark.parametrize("widths, bias, kind", CASES[:3])
-def test_gradient_equals_the_pytorch_path_float32(widths, bias, kind):
-    torch_grad, native_grad = _gradients(widths, bias, kind, torch.float32)
-    scale = float(torch_grad.abs().max())
-    assert float((native_grad - torch_grad).abs().max()) < 2e-5 * scale
+def test_step_equals_the_pytorch_path_float32(widths, bias, kind):
+    torch_path, native_path = _gradients(widths, bias, kind, torch.float32)
+    for name, a, b in zip(("grad", "flat", "m1", "m2"), native_path, torch_path, strict=True):
+        assert float((a - b).abs().max()) < 2e-5 * float(b.abs().max()), name
 
 
 def test_nan_weights_give_nan_gradients():
@@ -88,7 +98,7 @@ def test_nan_weights_give_nan_gradients():
 
 
 def test_vectorised_exp_is_within_two_ulp():
-    _, exp = native_library(torch.float32)
+    _, exp, _ = native_library(torch.float32)
     x = np.concatenate([np.linspace(-87, 88, 200_001), [0.0, -1e-30, 1e-30]]).astype(np.float32)
     y = np.empty_like(x)
     exp(x.size, x.ctypes.data, y.ctypes.data)
