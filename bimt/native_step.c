@@ -1,10 +1,12 @@
-/* The gradient of a batched BioMLP ensemble's loss (SiLU hidden layers), member by member.
+/* One training step of a batched BioMLP ensemble (SiLU hidden layers): the loss gradient,
+   member by member, then the penalty and the AdamW update in one pass.
 
    bimt/ensemble_native.py compiles this file twice (REAL float and double, through
-   traincore.native) and calls bimt_silu_grad_* in place of the chain of batched tensor
-   operations of ensemble_train._step: each member's activations stay in cache from its
-   forward pass to its backward pass, and the call releases Python's interpreter lock.
-   The tests hold it to the PyTorch path (float64: to rounding) on many shapes. */
+   traincore.native) and calls bimt_silu_grad_* and bimt_penalty_adamw_* in place of the
+   chain of batched tensor operations of ensemble_train._step: each member's activations
+   stay in cache from its forward pass to its backward pass, and the calls release Python's
+   interpreter lock. The tests hold it to the PyTorch path (float64: to rounding) on many
+   shapes. */
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
