@@ -5,10 +5,12 @@
 after every ``swap_every``-th step, the test loss after the last pass. The step is the
 analytic step of :class:`bimt.AnalyticEngine` with every product batched over members
 (``torch.baddbmm`` / ``torch.bmm``), the penalty gradient and AdamW update one vector
-operation each over all members. The swap pass searches every member at once: the
-placement-cost matrices of all members are one batched product, and each of the ``top_k``
-candidate rounds picks, per member, the best partner by one ``argmin`` over a batch; the
-swaps chosen in a group are composed into one permutation per member and applied once.
+operation each over all members; where :mod:`bimt.ensemble_native` applies (SiLU networks on
+the CPU with a C compiler) the same step is two compiled calls instead. The swap pass
+searches every member at once: the placement-cost matrices of all members are one batched
+product, and each of the ``top_k`` candidate rounds picks, per member, the best partner by
+one ``argmin`` over a batch; the swaps chosen in a group are composed into one permutation
+per member and applied once.
 """
 
 from __future__ import annotations
@@ -269,7 +271,8 @@ def _hidden_gradient(ens: Ensemble, g: torch.Tensor, h: torch.Tensor, other: tor
 def _step(ens: Ensemble, s: _Slots, work: _Work, kind: str, factor: float, bias_on: bool,
           metrics: bool, native: NativeGradient | None = None) -> dict[str, torch.Tensor]:
     """One training step of every member; per-member metrics when ``metrics``. With
-    ``native`` (bound to ``s``'s data) the gradient is its one C call, unless ``metrics``."""
+    ``native`` (bound to ``s``'s data), unless ``metrics``, the step is its two C calls: the
+    gradient, then the penalty and the AdamW update."""
     if native is not None and not metrics:
         native()
         native.update(factor, bias_on)
